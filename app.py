@@ -1,0 +1,154 @@
+"""Application factory: `flask --app app run`."""
+
+import logging
+import secrets
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_babel import format_date, format_datetime
+
+import db as models
+from config import Config
+from db.base import database, open_database
+from extensions import babel, csrf, htmx, limiter, login_manager
+from services import faces
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record):
+        try:
+            record.request_id = g.get("request_id", "-")
+        except RuntimeError:
+            record.request_id = "-"
+        return True
+
+
+def create_app(config=None):
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config or Config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _fill_instance_defaults(app)
+    _configure_logging(app)
+
+    open_database(
+        app.config["DATABASE_URL"],
+        Path(app.instance_path) / "tuanyuan.sqlite3",
+    )
+    _register_extensions(app)
+    _register_request_hooks(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_commands(app)
+    return app
+
+
+def _fill_instance_defaults(app):
+    instance = Path(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        key_file = instance / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        app.config["SECRET_KEY"] = key_file.read_text().strip()
+    app.config["UPLOAD_FOLDER"] = str(
+        Path(app.config.get("UPLOAD_FOLDER") or instance / "uploads")
+    )
+    app.config["FACES_HOME"] = str(
+        Path(app.config.get("FACES_HOME") or instance / "deepface")
+    )
+    Path(app.config["UPLOAD_FOLDER"]).mkdir(parents=True, exist_ok=True)
+    # Links the model files only; deepface itself is imported on first use.
+    faces.ensure_weights(Path(app.config["FACES_HOME"]))
+
+
+def _configure_logging(app):
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+        )
+    )
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger("tuanyuan")
+    root.handlers[:] = [handler]
+    root.setLevel(app.config["LOG_LEVEL"])
+    root.propagate = False
+    app.logger.handlers[:] = [handler]
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+
+def _register_extensions(app):
+    babel.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+
+def _register_request_hooks(app):
+    @app.before_request
+    def start_request():
+        g.request_id = request.headers.get("X-Request-ID", "")[:40] or uuid.uuid4().hex
+        database.connect(reuse_if_open=True)
+
+    @app.after_request
+    def add_headers(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_appcontext
+    def close_database(exc):
+        if not database.is_closed():
+            database.close()
+
+
+def _register_blueprints(app):
+    from blueprints import (
+        auth,
+        errors,
+        escorts,
+        intake,
+        main,
+        matching,
+        partners,
+        photos,
+        reports,
+        supervision,
+    )
+
+    errors.register(app)
+    for module in (
+        auth,
+        main,
+        intake,
+        reports,
+        photos,
+        matching,
+        partners,
+        escorts,
+        supervision,
+    ):
+        app.register_blueprint(module.bp)
+
+
+def _register_template_helpers(app):
+    app.jinja_env.filters["date"] = lambda value: (
+        format_date(value, "long") if value else ""
+    )
+    app.jinja_env.filters["datetime"] = lambda value: (
+        format_datetime(value, "yyyy年M月d日 HH:mm") if value else ""
+    )
+    app.jinja_env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
+
+
+def _register_commands(app):
+    from commands import register
+
+    register(app)
+
+
+__all__ = ["create_app", "models"]

@@ -1,0 +1,37 @@
+"""Form fields and checks shared by the intake and report forms."""
+
+from flask_babel import lazy_gettext as _l
+from wtforms import MultipleFileField, SelectField
+from wtforms.validators import ValidationError
+
+from db.cases import SEXES
+
+PHOTO_HELP = _l(
+    "JPEG、PNG、WebP 或 HEIC 格式，每张不超过 20 MB，须为一人的清晰正面照片。"
+)
+
+
+def sex_field():
+    return SelectField(_l("性别"), choices=list(SEXES.items()), default="unknown")
+
+
+def photos_field(label, required):
+    return MultipleFileField(
+        label,
+        description=PHOTO_HELP,
+        validators=[_photos_present] if required else [],
+    )
+
+
+def uploaded_files(field):
+    return [f for f in (field.data or []) if f and getattr(f, "filename", "")]
+
+
+def _photos_present(form, field):
+    if not uploaded_files(field):
+        raise ValidationError(_l("请至少上传一张照片。"))
+
+
+def check_not_future(field, now):
+    if field.data and field.data > now:
+        raise ValidationError(_l("时间不能晚于现在。"))

@@ -1,0 +1,131 @@
+"""Command-line tools: `flask db`, `flask demo`, `flask faces`, `flask users`."""
+
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from peewee_migrate import Router
+
+from db.base import database
+
+MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
+
+db_cli = AppGroup("db", help="数据库结构迁移。")
+demo_cli = AppGroup("demo", help="演示数据。")
+faces_cli = AppGroup("faces", help="人脸比对工具。")
+users_cli = AppGroup("users", help="账号管理。")
+audit_cli = AppGroup("audit", help="审计日志。")
+
+
+def migration_router():
+    database.connect(reuse_if_open=True)
+    return Router(database, migrate_dir=MIGRATIONS, ignore=["basemodel"])
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply every migration that has not run yet."""
+    router = migration_router()
+    todo = router.diff
+    router.run()
+    click.echo(f"数据库已是最新结构（本次执行 {len(todo)} 个迁移）。")
+
+
+@db_cli.command("migration")
+@click.argument("name")
+def db_migration(name):
+    """Write a new migration NAME from the difference between models and schema."""
+    import db as models
+
+    router = migration_router()
+    router.create(name, auto=models.MODELS)
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Create demo stations, users, reports and cases if the database is empty."""
+    from services import demo
+
+    logins = demo.load(current_app)
+    demo.print_logins(logins)
+
+
+@demo_cli.command("logins")
+def demo_logins():
+    """Print the demo accounts and their passwords."""
+    from services import demo
+
+    demo.print_logins(demo.saved_logins(current_app))
+
+
+@faces_cli.command("search")
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False))
+@click.option("--limit", default=10, show_default=True, help="列出的候选人数。")
+def faces_search(photo, limit):
+    """Search the report gallery with the face in PHOTO."""
+    from db.reports import MissingReport
+    from services import faces, gallery, photos
+
+    try:
+        normalised = photos.normalise(Path(photo).read_bytes())
+        face = faces.embed(normalised.image)
+    except (photos.PhotoError, faces.FaceError) as error:
+        click.echo(f"无法比对：{error}", err=True)
+        sys.exit(2)
+    hits, size = gallery.search(face.vector, limit)
+    click.echo(f"比对库共 {size} 个人脸特征，候选如下：")
+    names = {
+        r.id: r.sought_name
+        for r in MissingReport.select().where(
+            MissingReport.id.in_([h.report_id for h in hits])
+        )
+    }
+    for rank, hit in enumerate(hits, start=1):
+        label = faces.BAND_LABELS[hit.band]
+        click.echo(
+            f"{rank:>3}. 寻亲登记 #{hit.report_id} {names.get(hit.report_id, '')}"
+            f"  相似度 {hit.similarity:.3f}  {label}"
+        )
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--name", "full_name", required=True, help="姓名。")
+@click.option(
+    "--role",
+    type=click.Choice(["staff", "supervisor", "coordinator", "volunteer", "admin"]),
+    required=True,
+)
+@click.option("--station", "station_name", required=True, help="所属站点全称。")
+@click.password_option(help="登录密码。")
+def users_create(username, full_name, role, station_name, password):
+    """Create an account."""
+    from db.accounts import Station, User
+
+    station = Station.get_or_none(Station.name == station_name)
+    if station is None:
+        raise click.BadParameter(f"站点“{station_name}”不存在。")
+    user = User(username=username, full_name=full_name, role=role, station=station)
+    user.set_password(password)
+    user.save()
+    click.echo(f"已创建账号 {username}。")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Check the hash chain of the audit log."""
+    from db.audit import AuditLog
+
+    broken = AuditLog.verify_chain()
+    if broken is None:
+        click.echo("审计日志完整，未发现篡改。")
+        return
+    click.echo(f"审计日志在第 {broken} 条记录处被改动或删除。", err=True)
+    sys.exit(1)
+
+
+def register(app):
+    for group in (db_cli, demo_cli, faces_cli, users_cli, audit_cli):
+        app.cli.add_command(group)

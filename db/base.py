@@ -1,0 +1,50 @@
+"""Database connection shared by all models: SQLite by default, PostgreSQL by URL."""
+
+from datetime import UTC, datetime
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+    "synchronous": "normal",
+}
+
+
+def utcnow():
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def open_database(url=None, sqlite_path=None):
+    """Bind the proxy to PostgreSQL when `url` is given, else to a SQLite file."""
+    if url:
+        db = connect(url)
+        if isinstance(db, peewee.SqliteDatabase):
+            db = peewee.SqliteDatabase(db.database, pragmas=SQLITE_PRAGMAS)
+    else:
+        db = peewee.SqliteDatabase(str(sqlite_path), pragmas=SQLITE_PRAGMAS)
+    database.initialize(db)
+    return db
+
+
+def is_postgres():
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    @classmethod
+    def get_or_404(cls, *query):
+        from flask import abort
+
+        try:
+            return cls.get(*query)
+        except cls.DoesNotExist:
+            abort(404)

@@ -1,0 +1,126 @@
+"""Checking uploaded photos, then storing them with their face vectors.
+
+Checks run before anything is written, so a form with one bad photo saves
+nothing; `store` runs inside the caller's transaction and removes the files
+it wrote if that transaction fails.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from db.photos import FaceVector, GalleryRevision, Photo
+from services import faces, photos
+
+logger = logging.getLogger("tuanyuan.photos")
+
+
+@dataclass
+class PreparedPhoto:
+    original_name: str
+    photo: photos.NormalisedPhoto
+    face: faces.FaceVector
+
+
+def read_upload(storage, max_bytes):
+    """Read one uploaded file, refusing to buffer more than `max_bytes`."""
+    data = storage.stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise photos.PhotoError(
+            _l(
+                "照片“%(name)s”超过 %(mb)d MB，请压缩后再上传。",
+                name=storage.filename or "",
+                mb=max_bytes // (1024 * 1024),
+            )
+        )
+    return data
+
+
+def prepare(uploads):
+    """Check and embed each upload; return (prepared photos, error messages)."""
+    prepared, errors = [], []
+    max_bytes = current_app.config["PHOTO_MAX_BYTES"]
+    for storage in uploads:
+        name = (storage.filename or "").strip()[:255]
+        try:
+            prepared.append(prepare_one(name, read_upload(storage, max_bytes)))
+        except (photos.PhotoError, faces.FaceError) as error:
+            errors.append(f"{name or _l('照片')}：{error}")
+    return prepared, errors
+
+
+def prepare_one(name, data):
+    """Normalise and embed one photo; raises PhotoError or FaceError."""
+    photo = photos.normalise(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
+    return PreparedPhoto(name, photo, faces.embed(photo.image))
+
+
+def upload_folder():
+    return Path(current_app.config["UPLOAD_FOLDER"])
+
+
+def photo_path(photo):
+    return upload_folder() / photo.stored_name[:2] / photo.stored_name
+
+
+class StoredFiles:
+    """Context manager that deletes the files written inside it on error."""
+
+    def __init__(self):
+        self.paths = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for path in self.paths:
+                path.unlink(missing_ok=True)
+        return False
+
+
+def store(prepared, files, *, user, case=None, report=None):
+    """Write the photos and their face vectors; call inside a transaction."""
+    rows = []
+    for item in prepared:
+        stored_name = f"{uuid.uuid4().hex}.jpg"
+        photo = Photo(
+            case=case,
+            report=report,
+            stored_name=stored_name,
+            original_name=item.original_name,
+            sha256=item.photo.sha256,
+            width=item.photo.width,
+            height=item.photo.height,
+            uploaded_by=user,
+        )
+        path = photo_path(photo)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.paths.append(path)
+        path.write_bytes(item.photo.jpeg)
+        photo.save()
+        _save_face(photo, item.face)
+        rows.append(photo)
+    if report is not None and rows:
+        GalleryRevision.bump()
+    logger.info("stored %d photo(s)", len(rows))
+    return rows
+
+
+def _save_face(photo, embedding):
+    box = embedding.face
+    FaceVector.create(
+        photo=photo,
+        model_name=faces.MODEL_NAME,
+        model_version=faces.MODEL_VERSION,
+        detector=faces.DETECTOR,
+        vector=faces.vector_to_bytes(embedding.vector),
+        box_left=box.left,
+        box_top=box.top,
+        box_width=box.width,
+        box_height=box.height,
+    )
