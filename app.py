@@ -24,8 +24,8 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def create_app(config=None):
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(config=None, instance_path=None):
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(config or Config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _fill_instance_defaults(app)
@@ -35,8 +35,9 @@ def create_app(config=None):
         app.config["DATABASE_URL"],
         Path(app.instance_path) / "tuanyuan.sqlite3",
     )
-    _register_extensions(app)
+    # Request hooks first, so the request id exists when CSRF checks log.
     _register_request_hooks(app)
+    _register_extensions(app)
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_commands(app)

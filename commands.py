@@ -60,6 +60,15 @@ def demo_logins():
     demo.print_logins(demo.saved_logins(current_app))
 
 
+@faces_cli.command("install-weights")
+def faces_install_weights():
+    """Link the model files of face_recognition_models to where deepface looks."""
+    from services import faces
+
+    folder = faces.ensure_weights(Path(current_app.config["FACES_HOME"]))
+    click.echo(f"人脸模型文件已就绪：{len(list(folder.iterdir()))} 个。")
+
+
 @faces_cli.command("search")
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", default=10, show_default=True, help="列出的候选人数。")

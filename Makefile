@@ -1,0 +1,50 @@
+# `make run` and `make test` work on a fresh machine: each installs what is
+# missing (venv, Python packages, htmx from npm, Debian's chromium and fonts).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: setup run test test-sqlite test-postgres lint bench system-packages
+
+setup: $(VENV)/.installed static/vendor/htmx.min.js
+	@$(FLASK) faces install-weights
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+static/vendor/htmx.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+# Chromium for the browser tests, CJK fonts so pages and PDFs show Chinese.
+system-packages:
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh | grep -q .; then \
+		apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; \
+	fi
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test-sqlite: setup system-packages
+	$(BIN)/pytest
+
+test-postgres: setup system-packages
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+
+test: lint test-sqlite test-postgres
+
+bench: setup
+	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
