@@ -18,7 +18,7 @@ def wants_fragment():
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def render_view(page, fragment=None, status=200, **context):
+def render_view(page, fragment=None, status=200, /, **context):
     """Render `fragment` alone for htmx requests, else the full `page`."""
     template = fragment if fragment and wants_fragment() else page
     response = make_response(render_template(template, **context), status)

@@ -49,7 +49,7 @@ def _load():
         report_of[face_id] = report_id
     gallery = faces.Gallery()
     if ids:
-        gallery.replace(np.array(ids), np.vstack(vectors))
+        gallery.replace(ids, np.vstack(vectors))
     return gallery, photo_of, report_of
 
 
@@ -72,17 +72,28 @@ def current():
 def search(vector, limit=10):
     """Rank open reports by their best face similarity to `vector`."""
     gallery, photo_of, report_of = current()
+    fetch = limit * 3
+    while True:
+        hits = _best_per_report(
+            gallery.search(vector, k=fetch), limit, photo_of, report_of
+        )
+        # A report may have several photos among the top vectors; look further
+        # down until `limit` different reports are found or the gallery ends.
+        if len(hits) == limit or fetch >= len(photo_of):
+            return hits, len(photo_of)
+        fetch *= 2
+
+
+def _best_per_report(ranked, limit, photo_of, report_of):
     hits, seen = [], set()
-    # A report may have several photos; over-fetch, then keep its best one.
-    for face_id, similarity in gallery.search(vector, k=limit * 5):
-        report_id = report_of[int(face_id)]
+    for face_id, similarity in ranked:
+        report_id = report_of[face_id]
         if report_id in seen:
             continue
         seen.add(report_id)
-        similarity = float(similarity)
         hits.append(
-            Hit(report_id, photo_of[int(face_id)], similarity, faces.band(similarity))
+            Hit(report_id, photo_of[face_id], similarity, faces.band(similarity))
         )
         if len(hits) == limit:
             break
-    return hits, len(photo_of)
+    return hits

@@ -31,11 +31,11 @@ def read_upload(storage, max_bytes):
     data = storage.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise photos.PhotoError(
+            "too_large",
             _l(
-                "照片“%(name)s”超过 %(mb)d MB，请压缩后再上传。",
-                name=storage.filename or "",
+                "照片文件超过上限 %(mb)d MB，请压缩后再上传。",
                 mb=max_bytes // (1024 * 1024),
-            )
+            ),
         )
     return data
 
