@@ -30,7 +30,10 @@ AGE = [Optional(), NumberRange(0, 120, _l("年龄应在 0 到 120 岁之间。")
 class CaseForm(FlaskForm):
     station = SelectField(_l("登记站点"), coerce=int)
     name = StringField(
-        _l("姓名"), description=_l("不知道可留空"), validators=[Length(max=100)]
+        _l("姓名"),
+        default="",
+        description=_l("不知道可留空"),
+        validators=[Length(max=100)],
     )
     sex = sex_field()
     age_min = IntegerField(_l("估计年龄（最小）"), validators=AGE)
@@ -44,7 +47,7 @@ class CaseForm(FlaskForm):
         _l("发现地点"),
         validators=[DataRequired(_l("请填写发现地点。")), Length(max=200)],
     )
-    notes = TextAreaField(_l("备注"), validators=[Length(max=4000)])
+    notes = TextAreaField(_l("备注"), default="", validators=[Length(max=4000)])
     photos = photos_field(_l("照片"), required=True)
 
     def validate_age_max(self, field):

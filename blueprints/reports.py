@@ -30,13 +30,17 @@ class ReportForm(FlaskForm):
         _l("走失时年龄"),
         validators=[Optional(), NumberRange(0, 120, _l("年龄应在 0 到 120 岁之间。"))],
     )
-    last_seen_place = StringField(_l("最后出现地点"), validators=[Length(max=200)])
+    last_seen_place = StringField(
+        _l("最后出现地点"), default="", validators=[Length(max=200)]
+    )
     last_seen_on = DateField(_l("走失日期"), validators=[Optional()])
     reporter_name = StringField(
         _l("登记人姓名"),
         validators=[DataRequired(_l("请填写登记人姓名。")), Length(max=50)],
     )
-    reporter_relation = StringField(_l("与被寻人关系"), validators=[Length(max=20)])
+    reporter_relation = StringField(
+        _l("与被寻人关系"), default="", validators=[Length(max=20)]
+    )
     reporter_phone = StringField(
         _l("联系电话"),
         validators=[
@@ -44,7 +48,7 @@ class ReportForm(FlaskForm):
             Regexp(r"^[0-9+\- ]{7,20}$", message=_l("电话号码格式不正确。")),
         ],
     )
-    notes = TextAreaField(_l("补充说明"), validators=[Length(max=4000)])
+    notes = TextAreaField(_l("补充说明"), default="", validators=[Length(max=4000)])
     photos = photos_field(_l("被寻人照片"), required=True)
 
     def validate_last_seen_on(self, field):

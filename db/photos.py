@@ -1,5 +1,7 @@
 """Stored photos of cases and reports, and the face vectors made from them."""
 
+import uuid
+
 import peewee
 
 from db.accounts import User
@@ -47,19 +49,23 @@ class FaceVector(BaseModel):
 
 
 class GalleryRevision(BaseModel):
-    """A counter raised whenever gallery vectors change.
+    """A random token replaced whenever gallery vectors change.
 
-    Every process keeps the gallery in memory and reloads it when the counter
+    Every process keeps the gallery in memory and reloads it when the token
     differs from the one it loaded, so several gunicorn workers stay in step.
+    A random token, unlike a counter, also differs after a database is
+    restored from a backup or swapped for another.
     """
 
-    value = peewee.BigIntegerField(default=0)
+    token = peewee.CharField(max_length=32)
 
     @classmethod
     def current(cls):
-        return cls.select(cls.value).where(cls.id == 1).scalar() or 0
+        return cls.select(cls.token).where(cls.id == 1).scalar() or ""
 
     @classmethod
     def bump(cls):
-        cls.insert(id=1, value=0).on_conflict_ignore().execute()
-        cls.update(value=cls.value + 1).where(cls.id == 1).execute()
+        token = uuid.uuid4().hex
+        cls.insert(id=1, token=token).on_conflict(
+            conflict_target=[cls.id], update={cls.token: token}
+        ).execute()

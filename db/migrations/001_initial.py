@@ -193,7 +193,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
     @migrator.create_model
     class GalleryRevision(pw.Model):
         id = pw.AutoField()
-        value = pw.BigIntegerField(default=0)
+        token = pw.CharField(max_length=32)
 
         class Meta:
             table_name = "gallery_revision"
