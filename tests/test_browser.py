@@ -1,0 +1,116 @@
+"""End-to-end tests in Debian's Chromium, driven by Playwright."""
+
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from services import demo
+from tests.conftest import face_path
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium package is not installed"
+)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-gpu",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def demo_server(app):
+    with app.app_context():
+        logins = {item["username"]: item["password"] for item in demo.load(app)}
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", logins
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def log_in(page, base, username, password):
+    page.goto(f"{base}/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}/")
+
+
+def test_register_and_search_finds_right_report(page, demo_server):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+
+    page.get_by_role("link", name="受助登记").first.click()
+    page.get_by_label("姓名").fill("老王")
+    page.get_by_label("性别").select_option("male")
+    page.get_by_label("估计年龄（最小）").fill("65")
+    page.get_by_label("估计年龄（最大）").fill("75")
+    page.get_by_label("发现地点").fill("天河客运站")
+    page.get_by_label("照片").set_input_files(str(face_path("biden_2.jpg")))
+    page.get_by_role("button", name="保存登记").click()
+
+    page.wait_for_url(f"{base}/cases/*")
+    assert "已登记" in page.locator(".flash").inner_text()
+    page.get_by_role("button", name="一照寻亲").click()
+    first = page.locator(".candidate").first
+    first.wait_for()
+    assert "王德顺" in first.inner_text()
+    assert "很可能是同一人" in first.inner_text()
+    assert page.locator(".candidate").count() == 6
+
+
+def test_bad_photo_shows_message_in_form(page, demo_server, tmp_path):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+    fake = tmp_path / "不是照片.jpg"
+    fake.write_text("这只是一个文本文件")
+
+    page.goto(f"{base}/cases/new")
+    page.get_by_label("发现地点").fill("天河客运站")
+    page.get_by_label("照片").set_input_files(str(fake))
+    page.get_by_role("button", name="保存登记").click()
+
+    error = page.locator("#case-form .error")
+    error.first.wait_for()
+    assert "不是照片.jpg" in error.first.inner_text()
+    assert page.url == f"{base}/cases/new"
+
+
+def test_expired_session_during_htmx_goes_to_login(page, demo_server):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+    page.goto(f"{base}/cases/")
+    page.locator("table.list a").first.click()
+    page.wait_for_url(f"{base}/cases/*")
+    page.context.clear_cookies()
+    page.get_by_role("button", name="一照寻亲").click()
+    page.wait_for_url(lambda url: url.startswith(f"{base}/login?next=/cases/"))
+    assert page.get_by_role("heading", name="登录").is_visible()
+    assert page.locator("#search-results form").count() == 0

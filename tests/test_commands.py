@@ -1,0 +1,98 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from db.accounts import User
+from db.audit import AuditLog
+from db.reports import MissingReport
+from services import demo
+from tests.conftest import face_path
+
+
+@pytest.fixture
+def demo_app(app):
+    with app.app_context():
+        demo.load(app)
+    return app
+
+
+def test_demo_load_creates_each_role_once(demo_app):
+    with demo_app.app_context():
+        roles = sorted(u.role for u in User.select())
+        again = demo.load(demo_app)
+        assert User.select().count() == 5
+        assert MissingReport.select().count() == len(demo.REPORTS)
+    assert roles == sorted(User.ROLES)
+    saved = json.loads(demo.logins_file(demo_app).read_text())
+    assert [item["username"] for item in again] == [item["username"] for item in saved]
+    assert oct(demo.logins_file(demo_app).stat().st_mode & 0o777) == "0o600"
+
+
+def test_demo_logins_work(demo_app):
+    logins = demo.saved_logins(demo_app)
+    client = demo_app.test_client()
+    staff = next(item for item in logins if item["username"] == "staff")
+    response = client.post(
+        "/login", data={"username": "staff", "password": staff["password"]}
+    )
+    assert response.status_code == 302
+
+
+def test_faces_search_prints_ranked_candidates(demo_app):
+    runner = demo_app.test_cli_runner()
+    result = runner.invoke(
+        args=["faces", "search", str(face_path("rose_leslie_2.jpg")), "--limit", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()[:2] == "1."]
+    assert "林雪梅" in lines[0]
+    assert "很可能是同一人" in lines[0]
+    assert "比对库共 10 个人脸特征" in result.output
+
+
+def test_faces_search_rejects_non_photo(demo_app, tmp_path):
+    text = tmp_path / "notes.jpg"
+    text.write_text("plain text")
+    result = demo_app.test_cli_runner().invoke(args=["faces", "search", str(text)])
+    assert result.exit_code == 2
+    assert "无法比对" in result.output
+
+
+def test_audit_verify_command(demo_app):
+    runner = demo_app.test_cli_runner()
+    assert "未发现篡改" in runner.invoke(args=["audit", "verify"]).output
+    with demo_app.app_context():
+        AuditLog.update(username="someone else").execute()
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+
+
+def test_users_create_command(demo_app):
+    result = demo_app.test_cli_runner().invoke(
+        args=[
+            "users",
+            "create",
+            "newstaff",
+            "--name",
+            "新同事",
+            "--role",
+            "staff",
+            "--station",
+            "海珠区救助管理分站",
+            "--password",
+            "A-long-password-1",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with demo_app.app_context():
+        user = User.get(User.username == "newstaff")
+        assert user.check_password("A-long-password-1")
+        assert user.station.short_name == "海珠"
+
+
+def test_install_weights_links_model_files(app):
+    result = app.test_cli_runner().invoke(args=["faces", "install-weights"])
+    assert result.exit_code == 0
+    weights = Path(app.config["FACES_HOME"]) / ".deepface" / "weights"
+    assert (weights / "dlib_face_recognition_resnet_model_v1.dat").exists()
