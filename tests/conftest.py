@@ -21,8 +21,7 @@ from db.accounts import Station, User
 from db.base import database
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_FACES = ROOT.parent / "shared" / "data" / "faces"
-FACES_DIR = SHARED_FACES if SHARED_FACES.is_dir() else ROOT / "demo" / "faces"
+FACES_DIR = ROOT / "demo" / "faces"
 PASSWORD = "Correct-Horse-42"
 DATABASE_URL = os.environ.get("DATABASE_URL")
 
