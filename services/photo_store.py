@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from PIL import Image
 
 from db.photos import FaceVector, GalleryRevision, Photo
 from services import faces, photos
@@ -63,8 +64,55 @@ def upload_folder():
     return Path(current_app.config["UPLOAD_FOLDER"])
 
 
+PREVIEW_SIDE = 480
+FACE_CROP_SIDE = 240
+
+
 def photo_path(photo):
     return upload_folder() / photo.stored_name[:2] / photo.stored_name
+
+
+def preview_path(photo):
+    """Return the small copy shown in lists, making it first if it is missing."""
+    path = photo_path(photo)
+    preview = path.with_name(path.stem + ".preview.jpg")
+    if not preview.exists():
+        with Image.open(path) as image:
+            _write_atomically(preview, photos.thumbnail(image, PREVIEW_SIDE))
+    return preview
+
+
+def face_crop_path(photo):
+    """Return a crop around the photo's face, so candidates compare face to face.
+
+    Falls back to the preview when the photo has no stored face box.
+    """
+    box = photo.faces.order_by(FaceVector.id.desc()).first()
+    if box is None:
+        return preview_path(photo)
+    path = photo_path(photo)
+    crop = path.with_name(path.stem + ".face.jpg")
+    if not crop.exists():
+        margin = max(box.box_width, box.box_height) * 0.4
+        with Image.open(path) as image:
+            face = image.crop(
+                (
+                    max(0, round(box.box_left - margin)),
+                    max(0, round(box.box_top - margin)),
+                    min(image.width, round(box.box_left + box.box_width + margin)),
+                    min(image.height, round(box.box_top + box.box_height + margin)),
+                )
+            )
+            _write_atomically(crop, photos.thumbnail(face, FACE_CROP_SIDE))
+    return crop
+
+
+def _write_atomically(path, data):
+    # A unique temporary name, so two requests making the same file at once
+    # never interleave their writes.
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 class StoredFiles:
@@ -99,9 +147,11 @@ def store(prepared, files, *, user, case=None, report=None):
             uploaded_by=user,
         )
         path = photo_path(photo)
+        preview = path.with_name(path.stem + ".preview.jpg")
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.paths.append(path)
+        files.paths.extend([path, preview])
         path.write_bytes(item.photo.jpeg)
+        preview.write_bytes(photos.thumbnail(item.photo.image, PREVIEW_SIDE))
         photo.save()
         _save_face(photo, item.face)
         rows.append(photo)

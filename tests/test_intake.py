@@ -65,7 +65,7 @@ def test_register_case_with_photo(app, post_case):
         assert photo.faces.count() == 1
         actions = [r.action for r in AuditLog.select().order_by(AuditLog.id)]
     assert actions[-1] == "case_created"
-    assert len(stored_files(app)) == 1
+    assert len(stored_files(app)) == 2
 
 
 def test_found_time_stored_as_utc(app, post_case):
@@ -286,3 +286,16 @@ def test_add_photos_to_case(app, post_case, staff_client):
     )
     assert bad.status_code == 422
     assert count_rows(app) == (1, 2, 2)
+
+
+def test_face_crop_served_around_face(app, post_case, staff_client):
+    post_case([upload(face_bytes("obama_1.jpg"), "a.jpg")])
+    with app.app_context():
+        photo = Photo.get()
+        box = photo.faces.get()
+    response = staff_client.get(f"/photos/{photo.id}/face")
+    crop = Image.open(io.BytesIO(response.data))
+    assert response.status_code == 200
+    assert max(crop.size) <= 240
+    assert max(crop.size) < max(photo.width, photo.height)
+    assert box.box_width > 0
