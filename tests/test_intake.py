@@ -299,3 +299,29 @@ def test_face_crop_served_around_face(app, post_case, staff_client):
     assert max(crop.size) <= 240
     assert max(crop.size) < max(photo.width, photo.height)
     assert box.box_width > 0
+
+
+def test_fifty_megabyte_upload_rejected(app, post_case):
+    response = post_case(
+        [upload(b"\xff\xd8\xff" + b"\0" * (50 * 1024 * 1024), "大.jpg")]
+    )
+    assert response.status_code == 422
+    assert "超过上限 20 MB" in response.get_data(as_text=True)
+    assert count_rows(app) == (0, 0, 0)
+
+
+def test_group_photo_asks_for_one_person(app, post_case):
+    left = Image.open(io.BytesIO(face_bytes("biden_1.jpg"))).convert("RGB")
+    right = Image.open(io.BytesIO(face_bytes("obama_1.jpg"))).convert("RGB")
+    height = 600
+    left = left.resize((round(left.width * height / left.height), height))
+    right = right.resize((round(right.width * height / right.height), height))
+    group = Image.new("RGB", (left.width + right.width, height), "white")
+    group.paste(left, (0, 0))
+    group.paste(right, (left.width, 0))
+    buffer = io.BytesIO()
+    group.save(buffer, "JPEG")
+    response = post_case([upload(buffer.getvalue(), "合影.jpg")])
+    assert response.status_code == 422
+    assert "多张人脸" in response.get_data(as_text=True)
+    assert count_rows(app) == (0, 0, 0)
