@@ -76,11 +76,12 @@ def faces_search(photo, limit):
     """Search the report gallery with the face in PHOTO."""
     from db.reports import MissingReport
     from services import faces, gallery, photos
+    from services.errors import InputError
 
     try:
         normalised = photos.normalise(Path(photo).read_bytes())
         face = faces.embed(normalised.image)
-    except (photos.PhotoError, faces.FaceError) as error:
+    except InputError as error:
         click.echo(f"无法比对：{error}", err=True)
         sys.exit(2)
     hits, size = gallery.search(face.vector, limit)

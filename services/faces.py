@@ -22,6 +22,8 @@ import numpy as np
 from flask_babel import lazy_gettext as _l
 from PIL import Image
 
+from services.errors import InputError
+
 MODEL_NAME = "Dlib"
 MODEL_VERSION = "dlib_face_recognition_resnet_model_v1"
 DETECTOR = "dlib_hog_frontal"
@@ -70,19 +72,11 @@ WEIGHT_FILES = (
 _dlib_lock = threading.Lock()
 
 
-class FaceError(Exception):
+class FaceError(InputError):
     """A photo that cannot be searched, with a message for staff in Chinese.
 
     `code` is "no_face", "several_faces" or "face_too_small".
     """
-
-    def __init__(self, code: str, message: str):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-    def __str__(self):
-        return str(self.message)
 
 
 @dataclass(frozen=True)

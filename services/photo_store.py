@@ -16,6 +16,7 @@ from PIL import Image
 
 from db.photos import FaceVector, GalleryRevision, Photo
 from services import faces, photos
+from services.errors import InputError
 
 logger = logging.getLogger("tuanyuan.photos")
 
@@ -49,7 +50,7 @@ def prepare(uploads):
         name = (storage.filename or "").strip()[:255]
         try:
             prepared.append(prepare_one(name, read_upload(storage, max_bytes)))
-        except (photos.PhotoError, faces.FaceError) as error:
+        except InputError as error:
             errors.append(f"{name or _l('照片')}：{error}")
     return prepared, errors
 

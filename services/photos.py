@@ -19,6 +19,8 @@ import pillow_heif
 from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from services.errors import InputError
+
 pillow_heif.register_heif_opener()
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -42,20 +44,12 @@ SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 WHITE = (255, 255, 255)
 
 
-class PhotoError(Exception):
+class PhotoError(InputError):
     """A rejected upload, with a message for staff in Simplified Chinese.
 
     `code` is a stable English key for tests and logs: "empty", "too_large",
     "unsupported_format", "too_many_pixels" or "corrupt".
     """
-
-    def __init__(self, code: str, message: str):
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-    def __str__(self):
-        return str(self.message)
 
 
 @dataclass(frozen=True)
