@@ -1,8 +1,8 @@
 """Checking uploaded photos, then storing them with their face vectors.
 
 Checks run before anything is written, so a form with one bad photo saves
-nothing; `store` runs inside the caller's transaction and removes the files
-it wrote if that transaction fails.
+nothing. `store` runs inside the caller's transaction, and StoredFiles
+removes the files it wrote if that transaction fails.
 """
 
 import logging
