@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import click
+import peewee
 from flask import current_app
 from flask.cli import AppGroup
 from peewee_migrate import Router
@@ -24,12 +25,32 @@ def migration_router():
     return Router(database, migrate_dir=MIGRATIONS, ignore=["basemodel"])
 
 
+def run_migrations():
+    """Apply the missing migrations; return their names.
+
+    SQLite rebuilds a table to change a column, which a foreign key to that
+    table would block, so foreign keys are off while migrations run (the
+    pragma has no effect inside a transaction) and checked afterwards.
+    """
+    router = migration_router()
+    todo = router.diff
+    sqlite = isinstance(database.obj, peewee.SqliteDatabase)
+    if sqlite:
+        database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        router.run()
+    finally:
+        if sqlite:
+            database.execute_sql("PRAGMA foreign_keys = ON")
+    if sqlite and database.execute_sql("PRAGMA foreign_key_check").fetchall():
+        raise click.ClickException("迁移后外键检查失败，请从备份恢复数据库。")
+    return todo
+
+
 @db_cli.command("upgrade")
 def db_upgrade():
     """Apply every migration that has not run yet."""
-    router = migration_router()
-    todo = router.diff
-    router.run()
+    todo = run_migrations()
     click.echo(f"数据库已是最新结构（本次执行 {len(todo)} 个迁移）。")
 
 

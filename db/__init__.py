@@ -1,12 +1,17 @@
 """peewee models, split by concept, and the versioned migrations under migrations/."""
 
 from db.accounts import Station, User
+from db.attachments import Attachment
 from db.audit import AuditLog
 from db.base import database
-from db.cases import Case, CaseNumberCounter
+from db.cases import Case, CaseAlias, CaseNumberCounter, Placement, StatusChange
+from db.interviews import Clue, Interview
 from db.matching import FaceSearch, MatchCandidate
 from db.photos import FaceVector, GalleryRevision, Photo
 from db.reports import MissingReport
+from db.search import SearchToken
+from db.settings import Setting
+from db.tasks import Task
 
 MODELS = [
     Station,
@@ -20,6 +25,15 @@ MODELS = [
     FaceSearch,
     MatchCandidate,
     AuditLog,
+    CaseAlias,
+    StatusChange,
+    Placement,
+    Attachment,
+    Interview,
+    Clue,
+    Task,
+    Setting,
+    SearchToken,
 ]
 
 __all__ = [m.__name__ for m in MODELS] + ["MODELS", "database"]

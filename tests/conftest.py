@@ -61,9 +61,9 @@ def migrated_template(tmp_path_factory, faces_home):
         if DATABASE_URL:
             database.execute_sql("DROP SCHEMA public CASCADE")
             database.execute_sql("CREATE SCHEMA public")
-        from commands import migration_router
+        from commands import run_migrations
 
-        migration_router().run()
+        run_migrations()
         database.close()
     return folder / "tuanyuan.sqlite3"
 
