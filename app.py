@@ -1,5 +1,6 @@
 """Application factory: `flask --app app run`."""
 
+import json
 import logging
 import secrets
 import uuid
@@ -110,9 +111,11 @@ def _register_request_hooks(app):
 def _register_blueprints(app):
     from blueprints import (
         auth,
+        cases,
         errors,
         escorts,
         intake,
+        interviews,
         main,
         matching,
         partners,
@@ -126,6 +129,8 @@ def _register_blueprints(app):
         auth,
         main,
         intake,
+        cases,
+        interviews,
         reports,
         photos,
         matching,
@@ -143,6 +148,7 @@ def _register_template_helpers(app):
     app.jinja_env.filters["datetime"] = lambda value: (
         format_datetime(value, "yyyy年M月d日 HH:mm") if value else ""
     )
+    app.jinja_env.filters["fromjson"] = json.loads
     app.jinja_env.filters["percent"] = lambda value: f"{value * 100:.1f}%"
 
 

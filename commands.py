@@ -18,6 +18,7 @@ demo_cli = AppGroup("demo", help="演示数据。")
 faces_cli = AppGroup("faces", help="人脸比对工具。")
 users_cli = AppGroup("users", help="账号管理。")
 audit_cli = AppGroup("audit", help="审计日志。")
+tasks_cli = AppGroup("tasks", help="期限任务。")
 
 
 def migration_router():
@@ -157,6 +158,16 @@ def audit_verify():
     sys.exit(1)
 
 
+@tasks_cli.command("escalate")
+def tasks_escalate():
+    """Flag overdue tasks for supervisors; run it from cron, e.g. every hour."""
+    from db.base import utcnow
+    from services import rules
+
+    overdue = rules.escalate_overdue(utcnow())
+    click.echo(f"新上报逾期任务 {len(overdue)} 项。")
+
+
 def register(app):
-    for group in (db_cli, demo_cli, faces_cli, users_cli, audit_cli):
+    for group in (db_cli, demo_cli, faces_cli, users_cli, audit_cli, tasks_cli):
         app.cli.add_command(group)

@@ -1,164 +1,160 @@
-"""Intake (受助登记): register a person in care with photos, list and view cases."""
+"""Intake (受助登记) with the repeat-visitor check, and the case list with search."""
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, current_app, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
-from wtforms.fields import DateTimeLocalField
-from wtforms.validators import (
-    DataRequired,
-    Length,
-    NumberRange,
-    Optional,
-    ValidationError,
-)
+from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import Optional
 
-from access import case_work_required, require_case, stations_for_intake
+from access import case_work_required, stations_for_intake
+from blueprints.case_forms import CaseFields
 from blueprints.common import audit, redirect_to, render_view
-from blueprints.forms import check_not_future, photos_field, sex_field, uploaded_files
+from blueprints.forms import photos_field, uploaded_files
+from db.accounts import Station
 from db.base import database, utcnow
-from db.cases import Case, CaseNumberCounter
-from services import photo_store
-from services.timezone import local_to_utc, utc_to_local
+from db.cases import PLACEMENT_KINDS, SEXES, Case
+from services import cases, photo_store, repeat_visitors, search
+from services.timezone import utc_to_local
 
 bp = Blueprint("intake", __name__, url_prefix="/cases")
 
-AGE = [Optional(), NumberRange(0, 120, _l("年龄应在 0 到 120 岁之间。"))]
 
-
-class CaseForm(FlaskForm):
+class IntakeForm(CaseFields):
     station = SelectField(_l("登记站点"), coerce=int)
-    name = StringField(
-        _l("姓名"),
-        default="",
-        description=_l("不知道可留空"),
-        validators=[Length(max=100)],
-    )
-    sex = sex_field()
-    age_min = IntegerField(_l("估计年龄（最小）"), validators=AGE)
-    age_max = IntegerField(_l("估计年龄（最大）"), validators=AGE)
-    found_at = DateTimeLocalField(
-        _l("发现时间"),
-        format="%Y-%m-%dT%H:%M",
-        validators=[DataRequired(_l("请填写发现时间。"))],
-    )
-    found_place = StringField(
-        _l("发现地点"),
-        validators=[DataRequired(_l("请填写发现地点。")), Length(max=200)],
-    )
-    notes = TextAreaField(_l("备注"), default="", validators=[Length(max=4000)])
-    photos = photos_field(_l("照片"), required=True)
+    photos = photos_field(_l("照片"), required=False)
+    # Set when photos were checked in an earlier submit that showed possible
+    # earlier records; the confirmation reuses them.
+    pending = HiddenField()
+    confirm_new = HiddenField()
 
-    def validate_age_max(self, field):
-        low, high = self.age_min.data, field.data
-        if low is not None and high is not None and high < low:
-            raise ValidationError(_l("最大年龄不能小于最小年龄。"))
 
-    def validate_found_at(self, field):
-        check_not_future(field, utc_to_local(utcnow()))
+class CaseFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("搜索"), default="")
+    station = SelectField(_l("站点"), coerce=int, validators=[Optional()])
+    status = SelectField(_l("状态"), validators=[Optional()])
+    sex = SelectField(_l("性别"), validators=[Optional()])
+    age_from = IntegerField(_l("年龄从"), validators=[Optional()])
+    age_to = IntegerField(_l("到"), validators=[Optional()])
+    found_from = DateField(_l("发现日期从"), validators=[Optional()])
+    found_to = DateField(_l("到"), validators=[Optional()])
+    placement = SelectField(_l("安置"), validators=[Optional()])
+
+
+def _filter_form():
+    form = CaseFilterForm(request.args)
+    any_choice = [("", _l("全部"))]
+    form.station.choices = [(0, _l("全部"))] + [
+        (s.id, s.name) for s in stations_for_intake(current_user)
+    ]
+    form.status.choices = any_choice + list(Case.STATUSES.items())
+    form.sex.choices = any_choice + list(SEXES.items())
+    form.placement.choices = any_choice + list(PLACEMENT_KINDS.items())
+    return form
 
 
 @bp.route("/")
 @case_work_required
 def index():
-    page = request.args.get("page", 1, type=int)
-    query = Case.visible_to(current_user).order_by(Case.created_at.desc())
-    size = current_app.config["PAGE_SIZE"]
+    form = _filter_form()
+    form.validate()
+    page = max(request.args.get("page", 1, type=int), 1)
+    result = search.search_cases(
+        current_user,
+        form.q.data or "",
+        station_id=form.station.data or None,
+        status=form.status.data or None,
+        sex=form.sex.data or None,
+        age_from=form.age_from.data,
+        age_to=form.age_to.data,
+        found_from=form.found_from.data,
+        found_to=form.found_to.data,
+        placement=form.placement.data or None,
+        page=page,
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    if form.q.data:
+        audit("case_search", query=form.q.data[:100], total=result.total)
     return render_view(
-        "intake/index.html",
-        "intake/_list.html",
-        cases=query.paginate(max(page, 1), size),
-        page=max(page, 1),
-        has_next=query.count() > page * size,
+        "intake/index.html", "intake/_list.html", form=form, result=result
     )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @case_work_required
 def new():
-    form = CaseForm()
+    form = IntakeForm()
     form.station.choices = [(s.id, s.name) for s in stations_for_intake(current_user)]
     if request.method == "GET":
         form.station.data = current_user.station_id
         form.found_at.data = utc_to_local(utcnow()).replace(second=0, microsecond=0)
+        return _form_page(form)
     if not form.validate_on_submit():
-        return _form_page(form, status=422 if request.method == "POST" else 200)
-
-    prepared, photo_errors = photo_store.prepare(uploaded_files(form.photos))
-    if photo_errors:
-        form.photos.errors = list(photo_errors)
         return _form_page(form, status=422)
 
-    case = _create_case(form, prepared)
+    prepared, errors = _photos_of(form)
+    if errors:
+        form.photos.errors = list(errors)
+        return _form_page(form, status=422)
+
+    values = form.record_values()
+    if not form.confirm_new.data:
+        earlier = repeat_visitors.find(values, prepared)
+        if earlier:
+            form.pending.data = _stash(prepared)
+            return _form_page(form, status=409, earlier=earlier, kept=prepared)
+
+    case = _register(form, values, prepared)
+    photo_store.discard(form.pending.data)
     return redirect_to(
-        url_for("intake.detail", case_id=case.id),
+        url_for("cases.detail", case_id=case.id),
         _l("已登记 %(number)s。", number=case.case_number),
     )
 
 
-def _form_page(form, status):
-    return render_view("intake/new.html", "intake/_form.html", status, form=form)
+def _photos_of(form):
+    """Return (prepared photos, errors) from the upload or an earlier stash."""
+    uploads = uploaded_files(form.photos)
+    if not uploads and form.pending.data:
+        if form.pending.data in session.get("pending_photos", []):
+            kept = photo_store.unstash(form.pending.data)
+            if kept:
+                return kept, []
+        return [], [_l("之前上传的照片已失效，请重新选择照片。")]
+    if not uploads:
+        return [], [_l("请至少上传一张照片。")]
+    return photo_store.prepare(uploads)
 
 
-def _create_case(form, prepared):
+def _stash(prepared):
+    token = photo_store.stash(prepared)
+    session["pending_photos"] = session.get("pending_photos", [])[-4:] + [token]
+    return token
+
+
+def _form_page(form, status=200, earlier=None, kept=None):
+    return render_view(
+        "intake/new.html",
+        "intake/_form.html",
+        status,
+        form=form,
+        earlier=earlier,
+        kept=kept,
+    )
+
+
+def _register(form, values, prepared):
+    station = Station.get_by_id(form.station.data)
     with photo_store.StoredFiles() as files, database.atomic():
-        station = next(
-            s for s in stations_for_intake(current_user) if s.id == form.station.data
+        case = cases.create(station, values, prepared, files, current_user.id)
+        audit(
+            "case_created",
+            case,
+            case_number=case.case_number,
+            photos=len(prepared),
+            confirmed_new=bool(form.confirm_new.data),
         )
-        now = utcnow()
-        case = Case.create(
-            case_number=CaseNumberCounter.next_number(station, utc_to_local(now).year),
-            station=station,
-            name=form.name.data.strip(),
-            sex=form.sex.data,
-            age_min=form.age_min.data,
-            age_max=form.age_max.data,
-            found_at=local_to_utc(form.found_at.data),
-            found_place=form.found_place.data.strip(),
-            notes=form.notes.data.strip(),
-            created_by=current_user.id,
-            created_at=now,
-            updated_at=now,
-        )
-        photo_store.store(prepared, files, user=current_user.id, case=case)
-        audit("case_created", case, case_number=case.case_number, photos=len(prepared))
     return case
-
-
-@bp.route("/<int:case_id>")
-@case_work_required
-def detail(case_id):
-    case = require_case(Case.get_or_404(Case.id == case_id))
-    return render_view("intake/detail.html", case=case, photos=list(case.photos))
-
-
-class AddPhotosForm(FlaskForm):
-    photos = photos_field(_l("添加照片"), required=True)
-
-
-@bp.route("/<int:case_id>/photos", methods=["POST"])
-@case_work_required
-def add_photos(case_id):
-    case = require_case(Case.get_or_404(Case.id == case_id))
-    form = AddPhotosForm()
-    errors = form.photos.errors if not form.validate_on_submit() else []
-    prepared = []
-    if not errors:
-        prepared, errors = photo_store.prepare(uploaded_files(form.photos))
-    if errors:
-        return render_view(
-            "intake/detail.html",
-            "intake/_add_photos.html",
-            422,
-            case=case,
-            photos=list(case.photos),
-            errors=errors,
-        )
-
-    with photo_store.StoredFiles() as files, database.atomic():
-        photo_store.store(prepared, files, user=current_user.id, case=case)
-        case.updated_at = utcnow()
-        case.save(only=[Case.updated_at])
-        audit("case_photos_added", case, photos=len(prepared))
-    return redirect_to(url_for("intake.detail", case_id=case.id), _l("照片已添加。"))

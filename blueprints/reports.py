@@ -13,7 +13,7 @@ from blueprints.common import audit, redirect_to, render_view
 from blueprints.forms import check_not_future, photos_field, sex_field, uploaded_files
 from db.base import database, utcnow
 from db.reports import MissingReport
-from services import photo_store
+from services import photo_store, search
 from services.masking import mask_phone
 from services.timezone import utc_to_local
 
@@ -108,6 +108,7 @@ def new():
             **{name: _clean(form[name].data) for name in REPORT_FIELDS},
         )
         photo_store.store(prepared, files, user=current_user.id, report=report)
+        search.reindex_report(report)
         audit("report_created", report, photos=len(prepared))
     return redirect_to(
         url_for("reports.detail", report_id=report.id),

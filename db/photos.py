@@ -57,15 +57,19 @@ class GalleryRevision(BaseModel):
     restored from a backup or swapped for another.
     """
 
+    # One row per gallery: the open reports, and the cases (for repeat visitors).
+    ROW_IDS = {"report": 1, "case": 2}
+
     token = peewee.CharField(max_length=32)
 
     @classmethod
-    def current(cls):
-        return cls.select(cls.token).where(cls.id == 1).scalar() or ""
+    def current(cls, kind="report"):
+        row_id = cls.ROW_IDS[kind]
+        return cls.select(cls.token).where(cls.id == row_id).scalar() or ""
 
     @classmethod
-    def bump(cls):
+    def bump(cls, kind="report"):
         token = uuid.uuid4().hex
-        cls.insert(id=1, token=token).on_conflict(
+        cls.insert(id=cls.ROW_IDS[kind], token=token).on_conflict(
             conflict_target=[cls.id], update={cls.token: token}
         ).execute()

@@ -14,10 +14,9 @@ import click
 from db.accounts import Station, User
 from db.audit import AuditLog
 from db.base import database, utcnow
-from db.cases import Case, CaseNumberCounter
+from db.cases import Case
 from db.reports import MissingReport
-from services import photo_store
-from services.timezone import utc_to_local
+from services import cases, photo_store, search
 
 FACES_DIR = Path(__file__).resolve().parent.parent / "demo" / "faces"
 
@@ -221,27 +220,25 @@ def _create_report(row, user):
             created_by=user,
         )
         photo_store.store(prepared, stored, user=user, report=report)
+        search.reindex_report(report)
 
 
 def _create_case(row, user):
     name, sex, age_min, age_max, place, days_ago, photo, notes = row
     prepared = _prepare([photo])
-    now = utcnow()
+    found_at = datetime.combine(utcnow().date(), datetime.min.time()) - timedelta(
+        days=days_ago, hours=-2
+    )
+    values = {
+        "name": name,
+        "sex": sex,
+        "age_min": age_min,
+        "age_max": age_max,
+        "found_at": found_at,
+        "found_place": place,
+        "notes": notes,
+        "arrival_way": "patrol",
+    }
     with photo_store.StoredFiles() as stored, database.atomic():
-        case = Case.create(
-            case_number=CaseNumberCounter.next_number(
-                user.station, utc_to_local(now).year
-            ),
-            station=user.station,
-            name=name,
-            sex=sex,
-            age_min=age_min,
-            age_max=age_max,
-            found_at=datetime.combine(now.date(), datetime.min.time())
-            - timedelta(days=days_ago, hours=-2),
-            found_place=place,
-            notes=notes,
-            status=Case.SEARCHING,
-            created_by=user,
-        )
-        photo_store.store(prepared, stored, user=user, case=case)
+        case = cases.create(user.station, values, prepared, stored, user)
+        cases.change_status(case, Case.SEARCHING, "开始寻亲", user)

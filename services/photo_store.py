@@ -5,11 +5,18 @@ nothing. `store` runs inside the caller's transaction, and StoredFiles
 removes the files it wrote if that transaction fails.
 """
 
+import hashlib
+import io
+import json
 import logging
+import re
+import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from PIL import Image
@@ -59,6 +66,80 @@ def prepare_one(name, data):
     """Normalise and embed one photo; raises PhotoError or FaceError."""
     photo = photos.normalise(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
     return PreparedPhoto(name, photo, faces.embed(photo.image))
+
+
+PENDING_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+PENDING_MAX_AGE = 24 * 3600
+
+
+def pending_folder():
+    return Path(current_app.instance_path) / "pending"
+
+
+def stash(prepared):
+    """Keep checked photos for a form that must be confirmed; return a token.
+
+    The confirmation then reuses them, so staff do not choose the files again.
+    Stashes older than PENDING_MAX_AGE are removed on the way.
+    """
+    _remove_old_stashes()
+    token = uuid.uuid4().hex
+    folder = pending_folder() / token
+    folder.mkdir(parents=True)
+    manifest = []
+    for index, item in enumerate(prepared):
+        (folder / f"{index}.jpg").write_bytes(item.photo.jpeg)
+        face = item.face.face
+        manifest.append(
+            {
+                "name": item.original_name,
+                "face": [face.left, face.top, face.right, face.bottom, face.score],
+                "vector": [float(v) for v in item.face.vector],
+            }
+        )
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False))
+    return token
+
+
+def unstash(token):
+    """Return the photos kept under `token`, or None if it is unknown or expired."""
+    if not token or not PENDING_TOKEN.match(token):
+        return None
+    folder = pending_folder() / token
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    prepared = []
+    for index, entry in enumerate(json.loads(manifest_path.read_text())):
+        jpeg = (folder / f"{index}.jpg").read_bytes()
+        image = Image.open(io.BytesIO(jpeg))
+        image.load()
+        photo = photos.NormalisedPhoto(
+            image=image,
+            jpeg=jpeg,
+            width=image.width,
+            height=image.height,
+            sha256=hashlib.sha256(jpeg).hexdigest(),
+        )
+        vector = faces.normalise_vector(np.array(entry["vector"], dtype=np.float32))
+        face = faces.FaceVector(vector=vector, face=faces.Face(*entry["face"]))
+        prepared.append(PreparedPhoto(entry["name"], photo, face))
+    return prepared
+
+
+def discard(token):
+    if token and PENDING_TOKEN.match(token):
+        shutil.rmtree(pending_folder() / token, ignore_errors=True)
+
+
+def _remove_old_stashes():
+    folder = pending_folder()
+    if not folder.exists():
+        return
+    limit = time.time() - PENDING_MAX_AGE
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.stat().st_mtime < limit:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def upload_folder():
@@ -156,8 +237,8 @@ def store(prepared, files, *, user, case=None, report=None):
         photo.save()
         _save_face(photo, item.face)
         rows.append(photo)
-    if report is not None and rows:
-        GalleryRevision.bump()
+    if rows:
+        GalleryRevision.bump("report" if report is not None else "case")
     logger.info("stored %d photo(s)", len(rows))
     return rows
 

@@ -33,8 +33,6 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         version=pw.IntegerField(default=1),
     )
 
-
-
     migrator.drop_index("case", "status")
 
     migrator.add_index("case", "found_at", unique=False)
@@ -257,8 +255,6 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
         "merged_into",
         "version",
     )
-
-
 
     migrator.drop_index("case", "found_at")
 
