@@ -14,7 +14,7 @@ from blueprints.case_forms import (
     PlacementForm,
     StatusForm,
 )
-from blueprints.common import audit, redirect_to, render_view
+from blueprints.common import acting_user, audit, redirect_to, render_view
 from blueprints.forms import photos_field, uploaded_files
 from db.accounts import User
 from db.base import database, utcnow
@@ -145,7 +145,7 @@ def edit(case_id):
 
     try:
         expected = int(form.version.data or 0)
-        changed = cases.save_edit(case, expected, form.record_values(), current_user.id)
+        changed = cases.save_edit(case, expected, form.record_values(), acting_user())
     except cases.EditConflict as conflict:
         # Resubmitting after reading the conflict saves over the newer version.
         form.version.data = conflict.current.version
@@ -170,7 +170,7 @@ def change_status(case_id):
     if not form.validate_on_submit():
         return _show(case, 422, status_form=form)
     try:
-        cases.change_status(case, form.target.data, form.reason.data, current_user.id)
+        cases.change_status(case, form.target.data, form.reason.data, acting_user())
     except InputError as error:
         form.reason.errors = [str(error)]
         return _show(case, 422, status_form=form)
@@ -190,7 +190,7 @@ def add_placement(case_id):
                 form.institution.data.strip(),
                 form.start_date.data,
                 form.notes.data.strip(),
-                current_user.id,
+                acting_user(),
             )
         except InputError as error:
             form.start_date.errors = [str(error)]
@@ -235,7 +235,7 @@ def update_dna(case_id):
     if not form.validate_on_submit():
         return _show(case, 422, dna_form=form)
     cases.set_dna_status(
-        case, form.dna_status.data, form.dna_note.data.strip(), current_user.id
+        case, form.dna_status.data, form.dna_note.data.strip(), acting_user()
     )
     return redirect_to(url_for("cases.detail", case_id=case.id), _l("DNA 状态已更新。"))
 
@@ -252,7 +252,7 @@ def merge(case_id):
         form.other_number.errors = [_l("未找到该个案编号，或您无权查看该个案。")]
         return _show(case, 422, merge_form=form)
     try:
-        cases.merge(case, other, current_user.id)
+        cases.merge(case, other, acting_user())
     except InputError as error:
         form.other_number.errors = [str(error)]
         return _show(case, 422, merge_form=form)

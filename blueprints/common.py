@@ -48,9 +48,14 @@ def redirect_to(url, message=None, level="success"):
     return make_response("", 303, {"Location": url})
 
 
+def acting_user():
+    """Return the logged-in User itself, not flask-login's proxy of it."""
+    return current_user._get_current_object()
+
+
 def audit(action, obj=None, user=None, **detail):
     if user is None and current_user.is_authenticated:
-        user = current_user._get_current_object()
+        user = acting_user()
     return AuditLog.append(
         action,
         user=user,

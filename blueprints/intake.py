@@ -9,7 +9,7 @@ from wtforms.validators import Optional
 
 from access import case_work_required, stations_for_intake
 from blueprints.case_forms import CaseFields
-from blueprints.common import audit, redirect_to, render_view
+from blueprints.common import acting_user, audit, redirect_to, render_view
 from blueprints.forms import photos_field, uploaded_files
 from db.accounts import Station
 from db.base import database, utcnow
@@ -149,7 +149,7 @@ def _form_page(form, status=200, earlier=None, kept=None):
 def _register(form, values, prepared):
     station = Station.get_by_id(form.station.data)
     with photo_store.StoredFiles() as files, database.atomic():
-        case = cases.create(station, values, prepared, files, current_user.id)
+        case = cases.create(station, values, prepared, files, acting_user())
         audit(
             "case_created",
             case,

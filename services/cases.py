@@ -345,6 +345,19 @@ def merge(target, source, user):
     if source.merged_into_id or target.merged_into_id:
         raise InputError("merge_twice", _l("该个案已被合并，请在合并后的个案上操作。"))
     with database.atomic():
+        # Both records have rule tasks; the target's stay in charge, and the
+        # source's move over detached from their rule, open ones cancelled.
+        Task.update(
+            status=Task.CANCELLED,
+            outcome=str(
+                _l("个案合并后由 %(number)s 的同类任务代替", number=target.case_number)
+            ),
+        ).where(
+            (Task.case == source)
+            & Task.rule.is_null(False)
+            & (Task.status == Task.OPEN)
+        ).execute()
+        Task.update(rule=None).where(Task.case == source).execute()
         for model in _CASE_CHILDREN:
             model.update(case=target).where(model.case == source).execute()
         if source.name and source.name != target.name:
