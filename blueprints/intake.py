@@ -19,6 +19,8 @@ from services.timezone import utc_to_local
 
 bp = Blueprint("intake", __name__, url_prefix="/cases")
 
+NO_PHOTO = _l("请至少上传一张照片。")
+
 
 class IntakeForm(CaseFields):
     station = SelectField(_l("登记站点"), coerce=int)
@@ -93,6 +95,8 @@ def new():
         form.found_at.data = utc_to_local(utcnow()).replace(second=0, microsecond=0)
         return _form_page(form)
     if not form.validate_on_submit():
+        if not uploaded_files(form.photos) and not form.pending.data:
+            form.photos.errors = [*form.photos.errors, NO_PHOTO]
         return _form_page(form, status=422)
 
     prepared, errors = _photos_of(form)
@@ -125,7 +129,7 @@ def _photos_of(form):
                 return kept, []
         return [], [_l("之前上传的照片已失效，请重新选择照片。")]
     if not uploads:
-        return [], [_l("请至少上传一张照片。")]
+        return [], [NO_PHOTO]
     return photo_store.prepare(uploads)
 
 

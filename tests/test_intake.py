@@ -20,6 +20,9 @@ def case_form(**overrides):
         "found_at": "2026-12-01T08:30",
         "found_place": "广州火车站",
         "notes": "自述来自湖南",
+        # Tests here register the same photo again on purpose; the check for
+        # earlier records has its own tests.
+        "confirm_new": "1",
     }
     data.update(overrides)
     return data

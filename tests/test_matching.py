@@ -48,6 +48,7 @@ def register_case(app, client, photo, station_id):
             "sex": "male",
             "found_at": "2026-12-01T08:30",
             "found_place": "广州火车站",
+            "confirm_new": "1",
             "photos": files(photo),
         },
         content_type="multipart/form-data",
