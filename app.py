@@ -8,12 +8,24 @@ from pathlib import Path
 
 from flask import Flask, g, request
 from flask_babel import format_date, format_datetime
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 import db as models
 from config import Config
 from db.base import database, open_database
 from extensions import babel, csrf, htmx, limiter, login_manager
 from services import faces
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`int` URL parts up to the largest 64-bit integer, so an absurd id is a
+    404 instead of an overflow in the database driver."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class RequestIdFilter(logging.Filter):
@@ -28,7 +40,13 @@ class RequestIdFilter(logging.Filter):
 def create_app(config=None, instance_path=None):
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(config or Config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.url_map.converters["int"] = BoundedIntConverter
+    if app.config["TRUSTED_PROXIES"]:
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    # The instance folder holds the database, photos and keys: owner only.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path(app.instance_path).chmod(0o700)
     _fill_instance_defaults(app)
     _configure_logging(app)
 
@@ -91,7 +109,8 @@ def _register_extensions(app):
 def _register_request_hooks(app):
     @app.before_request
     def start_request():
-        g.request_id = request.headers.get("X-Request-ID", "")[:40] or uuid.uuid4().hex
+        # Made here, never taken from the client, so audit rows can trust it.
+        g.request_id = uuid.uuid4().hex
         database.connect(reuse_if_open=True)
 
     @app.after_request
@@ -100,6 +119,9 @@ def _register_request_hooks(app):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated and request.endpoint != "static":
+            # Case data must not stay in the browser cache of a shared PC.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.teardown_appcontext

@@ -1,5 +1,6 @@
 """Command-line tools: `flask db`, `flask demo`, `flask faces`, `flask users`."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from peewee_migrate import Router
 from db.base import database
 
 MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
+USERNAME = re.compile(r"^[A-Za-z0-9._-]{3,50}$")
+MIN_PASSWORD_LENGTH = 10
 
 db_cli = AppGroup("db", help="数据库结构迁移。")
 demo_cli = AppGroup("demo", help="演示数据。")
@@ -136,10 +139,20 @@ def users_create(username, full_name, role, station_name, password):
     """Create an account."""
     from db.accounts import Station, User
 
+    if not USERNAME.match(username):
+        raise click.BadParameter("用户名须为 3 到 50 位字母、数字、“.”、“_”或“-”。")
+    if not full_name.strip():
+        raise click.BadParameter("请填写姓名。")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"密码至少 {MIN_PASSWORD_LENGTH} 位。")
     station = Station.get_or_none(Station.name == station_name)
     if station is None:
         raise click.BadParameter(f"站点“{station_name}”不存在。")
-    user = User(username=username, full_name=full_name, role=role, station=station)
+    if User.select().where(User.username == username).exists():
+        raise click.ClickException(f"用户名 {username} 已存在。")
+    user = User(
+        username=username, full_name=full_name.strip(), role=role, station=station
+    )
     user.set_password(password)
     user.save()
     click.echo(f"已创建账号 {username}。")

@@ -34,6 +34,11 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Number of reverse proxies in front of the app whose X-Forwarded-For and
+    # X-Forwarded-Proto are trusted; 0 when clients connect directly.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    MAX_PHOTOS_PER_UPLOAD = _env_int("MAX_PHOTOS_PER_UPLOAD", 10)
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -38,10 +39,8 @@ class LoginForm(FlaskForm):
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    if not user_id.isdigit():
-        return None
-    return User.get_or_none((User.id == int(user_id)) & User.is_active_account)
+def load_user(session_id):
+    return User.from_session_id(session_id)
 
 
 @login_manager.unauthorized_handler
@@ -75,13 +74,21 @@ def _login_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+def _failed(response):
+    # Only failed attempts count, so colleagues behind one proxy address do
+    # not use up each other's logins.
+    return response.status_code != 302
+
+
 def _username_key():
     return "login-user:" + request.form.get("username", "").strip().lower()
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_username_key)
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(
+    _login_limit, methods=["POST"], key_func=_username_key, deduct_when=_failed
+)
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
@@ -124,6 +131,8 @@ def _start_session(user):
 @login_required
 def logout():
     audit("logout")
+    current_user.end_sessions()
     logout_user()
     session.clear()
+    flash(str(_l("您已安全退出。")), "success")
     return redirect(url_for("auth.login"))

@@ -26,6 +26,14 @@ def render_view(page, fragment=None, status=200, /, **context):
     return response
 
 
+MAX_PAGE = 10_000
+
+
+def page_number():
+    """Return the `page` query argument, clamped to 1..MAX_PAGE."""
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+
+
 def toast_header(message, level="info"):
     return json.dumps({"toast": {"message": str(message), "level": level}})
 

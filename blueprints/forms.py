@@ -32,6 +32,14 @@ def _photos_present(form, field):
         raise ValidationError(_l("请至少上传一张照片。"))
 
 
+EARLIEST_YEAR = 1900
+
+
 def check_not_future(field, now):
-    if field.data and field.data > now:
+    """Accept a date or time from EARLIEST_YEAR up to `now`."""
+    if not field.data:
+        return
+    if field.data > now:
         raise ValidationError(_l("时间不能晚于现在。"))
+    if field.data.year < EARLIEST_YEAR:
+        raise ValidationError(_l("日期不能早于 %(year)s 年。", year=EARLIEST_YEAR))

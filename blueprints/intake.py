@@ -9,7 +9,13 @@ from wtforms.validators import Optional
 
 from access import case_work_required, stations_for_intake
 from blueprints.case_forms import CaseFields
-from blueprints.common import acting_user, audit, redirect_to, render_view
+from blueprints.common import (
+    acting_user,
+    audit,
+    page_number,
+    redirect_to,
+    render_view,
+)
 from blueprints.forms import photos_field, uploaded_files
 from db.accounts import Station
 from db.base import database, utcnow
@@ -63,7 +69,7 @@ def _filter_form():
 def index():
     form = _filter_form()
     form.validate()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number()
     result = search.search_cases(
         current_user,
         form.q.data or "",

@@ -4,6 +4,7 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from access import CASE_ROLES
+from db.accounts import User
 from db.cases import Case
 from db.reports import MissingReport
 
@@ -36,4 +37,4 @@ _OPEN_STATUSES = (
 
 
 def _home_of(role):
-    return "partners" if role == "volunteer" else "supervision"
+    return "partners" if role == User.VOLUNTEER else "supervision"

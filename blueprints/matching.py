@@ -1,10 +1,11 @@
 """Face search (一照寻亲) from a case photo, and its ranked candidates."""
 
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
 
 from access import case_work_required, require_case
 from blueprints.common import audit, notify, render_view
+from db.base import database
 from db.cases import Case
 from db.matching import FaceSearch
 from db.photos import Photo
@@ -19,15 +20,19 @@ def search(case_id, photo_id):
     case = require_case(Case.get_or_404(Case.id == case_id))
     photo = Photo.get_or_404((Photo.id == photo_id) & (Photo.case == case))
     try:
-        result = matching.run_search(
-            case, photo, current_user.id, current_app.config["SEARCH_RESULTS"]
-        )
+        # The search and its audit row are saved together or not at all.
+        with database.atomic():
+            result = matching.run_search(
+                case, photo, current_user.id, current_app.config["SEARCH_RESULTS"]
+            )
+            top = [(c.report_id, round(c.similarity, 4)) for c in result.candidates]
+            audit(
+                "face_search", case, photo_id=photo.id, search_id=result.id, top=top[:5]
+            )
     except matching.SearchError as error:
         return notify(
             render_view("matching/_error.html", message=error), error, "error"
         )
-    top = [(c.report_id, round(c.similarity, 4)) for c in result.candidates]
-    audit("face_search", case, photo_id=photo.id, search_id=result.id, top=top[:5])
     return _show(result)
 
 
@@ -48,4 +53,5 @@ def _show(result):
         candidates=matching.candidates_of(result),
         band_labels=faces.BAND_LABELS,
         search_url=url_for("matching.show", search_id=result.id),
+        is_page=request.method == "GET",
     )

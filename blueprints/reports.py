@@ -9,7 +9,7 @@ from wtforms.fields import DateField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from access import case_work_required
-from blueprints.common import audit, redirect_to, render_view
+from blueprints.common import audit, page_number, redirect_to, render_view
 from blueprints.forms import check_not_future, photos_field, sex_field, uploaded_files
 from db.base import database, utcnow
 from db.reports import MissingReport
@@ -45,7 +45,10 @@ class ReportForm(FlaskForm):
         _l("联系电话"),
         validators=[
             DataRequired(_l("请填写联系电话。")),
-            Regexp(r"^[0-9+\- ]{7,20}$", message=_l("电话号码格式不正确。")),
+            Regexp(
+                r"^\+?[0-9][0-9\- ]{5,18}[0-9]$",
+                message=_l("电话号码格式不正确，请填写数字，可含区号和“-”。"),
+            ),
         ],
     )
     notes = TextAreaField(_l("补充说明"), default="", validators=[Length(max=4000)])
@@ -75,7 +78,7 @@ def _clean(value):
 @bp.route("/")
 @case_work_required
 def index():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number()
     size = current_app.config["PAGE_SIZE"]
     query = MissingReport.select().order_by(MissingReport.created_at.desc())
     return render_view(

@@ -5,9 +5,9 @@ confirms an identity by changing the case status, which only supervisors
 and coordinators may do.
 """
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import IntegerField
 from wtforms.validators import DataRequired, NumberRange
@@ -23,16 +23,12 @@ from services import cases, rules
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
-REVIEW_ROLES = (User.SUPERVISOR, User.COORDINATOR)
-
 
 @bp.route("/")
-@login_required
+@roles_required(User.SUPERVISOR, User.COORDINATOR, User.ADMIN)
 def index():
     if current_user.role == User.ADMIN:
-        return settings()
-    if current_user.role not in REVIEW_ROLES:
-        return render_template("supervision/index.html", overdue=None)
+        return redirect(url_for("supervision.settings"))
     now = utcnow()
     rules.escalate_overdue(now)
     return render_template(

@@ -1,5 +1,7 @@
 """Stations and the staff accounts that belong to them."""
 
+import secrets
+
 import peewee
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -8,6 +10,10 @@ from flask_login import UserMixin
 from db.base import BaseModel, utcnow
 
 _hasher = PasswordHasher()
+
+
+def _new_token():
+    return secrets.token_hex(16)
 
 
 class Station(BaseModel):
@@ -57,10 +63,32 @@ class User(UserMixin, BaseModel):
     is_active_account = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_login_at = peewee.DateTimeField(null=True)
+    # Part of the id kept in the session cookie; a new token at logout makes
+    # every cookie issued before it useless.
+    session_token = peewee.CharField(max_length=32, default=_new_token)
 
     @property
     def is_active(self):
         return self.is_active_account
+
+    def get_id(self):
+        return f"{self.id}:{self.session_token}"
+
+    @classmethod
+    def from_session_id(cls, value):
+        """Return the active user a session id names, or None if it is stale."""
+        user_id, _, token = (value or "").partition(":")
+        if not user_id.isdigit() or not token:
+            return None
+        return cls.get_or_none(
+            (cls.id == int(user_id))
+            & (cls.session_token == token)
+            & cls.is_active_account
+        )
+
+    def end_sessions(self):
+        self.session_token = _new_token()
+        self.save(only=[User.session_token])
 
     def set_password(self, password):
         self.password_hash = _hasher.hash(password)

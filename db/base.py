@@ -24,11 +24,19 @@ def open_database(url=None, sqlite_path=None):
     if url:
         db = connect(url)
         if isinstance(db, peewee.SqliteDatabase):
-            db = peewee.SqliteDatabase(db.database, pragmas=SQLITE_PRAGMAS)
+            db = _sqlite(db.database)
     else:
-        db = peewee.SqliteDatabase(str(sqlite_path), pragmas=SQLITE_PRAGMAS)
+        db = _sqlite(str(sqlite_path))
     database.initialize(db)
     return db
+
+
+def _sqlite(path):
+    # BEGIN IMMEDIATE takes the write lock at the start of a transaction. With
+    # a plain BEGIN, a transaction that reads and then writes fails at once
+    # with "database is locked" when another writer committed in between,
+    # without waiting for the busy timeout.
+    return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
 
 
 def is_postgres():

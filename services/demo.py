@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from access import ROLE_LABELS
 from db.accounts import Station, User
 from db.audit import AuditLog
 from db.base import database, utcnow
@@ -159,9 +160,10 @@ def print_logins(logins):
         return
     click.echo("演示账号（用户名 / 密码 / 角色 / 站点）：")
     for item in logins:
+        role = ROLE_LABELS.get(item["role"], item["role"])
         click.echo(
-            f"  {item['username']:<12} {item['password']:<18} "
-            f"{item['role']:<12} {item['station']}"
+            f"  {item['username']:<12} {item['password']:<18} {role!s:<8} "
+            f"{item['station']}"
         )
 
 

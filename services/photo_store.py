@@ -6,7 +6,6 @@ removes the files it wrote if that transaction fails.
 """
 
 import hashlib
-import io
 import json
 import logging
 import re
@@ -30,8 +29,18 @@ logger = logging.getLogger("tuanyuan.photos")
 
 @dataclass
 class PreparedPhoto:
+    """A checked photo ready to store: the encoded files and the face vector.
+
+    The decoded image is not kept, so a form with several large photos holds
+    their JPEG bytes in memory, not their pixels.
+    """
+
     original_name: str
-    photo: photos.NormalisedPhoto
+    jpeg: bytes
+    preview: bytes
+    sha256: str
+    width: int
+    height: int
     face: faces.FaceVector
 
 
@@ -53,19 +62,32 @@ def prepare(uploads):
     """Check and embed each upload; return (prepared photos, error messages)."""
     prepared, errors = [], []
     max_bytes = current_app.config["PHOTO_MAX_BYTES"]
+    limit = current_app.config["MAX_PHOTOS_PER_UPLOAD"]
+    if len(uploads) > limit:
+        return [], [_l("一次最多上传 %(n)s 张照片，请分批上传。", n=limit)]
     for storage in uploads:
         name = (storage.filename or "").strip()[:255]
         try:
             prepared.append(prepare_one(name, read_upload(storage, max_bytes)))
         except InputError as error:
             errors.append(f"{name or _l('照片')}：{error}")
+    if errors:
+        logger.info("rejected %d of %d uploaded photo(s)", len(errors), len(uploads))
     return prepared, errors
 
 
 def prepare_one(name, data):
     """Normalise and embed one photo; raises PhotoError or FaceError."""
     photo = photos.normalise(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
-    return PreparedPhoto(name, photo, faces.embed(photo.image))
+    return PreparedPhoto(
+        original_name=name,
+        jpeg=photo.jpeg,
+        preview=photos.thumbnail(photo.image, PREVIEW_SIDE),
+        sha256=photo.sha256,
+        width=photo.width,
+        height=photo.height,
+        face=faces.embed(photo.image),
+    )
 
 
 PENDING_TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -88,11 +110,13 @@ def stash(prepared):
     folder.mkdir(parents=True)
     manifest = []
     for index, item in enumerate(prepared):
-        (folder / f"{index}.jpg").write_bytes(item.photo.jpeg)
+        (folder / f"{index}.jpg").write_bytes(item.jpeg)
+        (folder / f"{index}.preview.jpg").write_bytes(item.preview)
         face = item.face.face
         manifest.append(
             {
                 "name": item.original_name,
+                "size": [item.width, item.height],
                 "face": [face.left, face.top, face.right, face.bottom, face.score],
                 "vector": [float(v) for v in item.face.vector],
             }
@@ -112,18 +136,18 @@ def unstash(token):
     prepared = []
     for index, entry in enumerate(json.loads(manifest_path.read_text())):
         jpeg = (folder / f"{index}.jpg").read_bytes()
-        image = Image.open(io.BytesIO(jpeg))
-        image.load()
-        photo = photos.NormalisedPhoto(
-            image=image,
-            jpeg=jpeg,
-            width=image.width,
-            height=image.height,
-            sha256=hashlib.sha256(jpeg).hexdigest(),
-        )
         vector = faces.normalise_vector(np.array(entry["vector"], dtype=np.float32))
-        face = faces.FaceVector(vector=vector, face=faces.Face(*entry["face"]))
-        prepared.append(PreparedPhoto(entry["name"], photo, face))
+        prepared.append(
+            PreparedPhoto(
+                original_name=entry["name"],
+                jpeg=jpeg,
+                preview=(folder / f"{index}.preview.jpg").read_bytes(),
+                sha256=hashlib.sha256(jpeg).hexdigest(),
+                width=entry["size"][0],
+                height=entry["size"][1],
+                face=faces.FaceVector(vector=vector, face=faces.Face(*entry["face"])),
+            )
+        )
     return prepared
 
 
@@ -223,17 +247,17 @@ def store(prepared, files, *, user, case=None, report=None):
             report=report,
             stored_name=stored_name,
             original_name=item.original_name,
-            sha256=item.photo.sha256,
-            width=item.photo.width,
-            height=item.photo.height,
+            sha256=item.sha256,
+            width=item.width,
+            height=item.height,
             uploaded_by=user,
         )
         path = photo_path(photo)
         preview = path.with_name(path.stem + ".preview.jpg")
         path.parent.mkdir(parents=True, exist_ok=True)
         files.paths.extend([path, preview])
-        path.write_bytes(item.photo.jpeg)
-        preview.write_bytes(photos.thumbnail(item.photo.image, PREVIEW_SIDE))
+        path.write_bytes(item.jpeg)
+        preview.write_bytes(item.preview)
         photo.save()
         _save_face(photo, item.face)
         rows.append(photo)

@@ -77,7 +77,7 @@ def test_session_renewed_at_login(app, users):
     login(client, "staff")
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == str(users["staff"].id)
+        assert session["_user_id"] == users["staff"].get_id()
 
 
 def test_anonymous_page_request_goes_to_login(app):
@@ -133,3 +133,50 @@ def test_csrf_required_on_forms_and_htmx(app_factory, users):
         "/reports/1/phone", headers={**hx, "X-CSRFToken": header_token}
     )
     assert accepted.status_code == 404
+
+
+def test_logout_ends_copied_session_cookie(app, users):
+    client = app.test_client()
+    login(client, "staff")
+    with client.session_transaction() as session:
+        copied = dict(session)
+    client.post("/logout")
+    thief = app.test_client()
+    with thief.session_transaction() as session:
+        session.update(copied)
+    response = thief.get("/cases/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_successful_logins_do_not_use_up_limit(app_factory, users):
+    app = app_factory(RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="2 per minute")
+    statuses = [login(app.test_client(), "staff").status_code for _ in range(4)]
+    assert statuses == [302, 302, 302, 302]
+
+
+def test_expired_session_htmx_post_goes_to_login(app_factory, users):
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    response = app.test_client().post(
+        "/cases/1/photos/1/search",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://x/cases/1"},
+    )
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/cases/1"
+
+
+def test_case_pages_not_cached(staff_client):
+    response = staff_client.get("/cases/")
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_huge_ids_are_404(staff_client):
+    for path in ("/cases/99999999999999999999", "/photos/99999999999999999999"):
+        assert staff_client.get(path).status_code == 404
+    assert staff_client.get("/cases/?page=99999999999999999999").status_code == 200
+
+
+def test_request_id_made_by_server(app, users):
+    response = app.test_client().get("/login", headers={"X-Request-ID": "forged"})
+    assert response.headers["X-Request-ID"] != "forged"
+    assert len(response.headers["X-Request-ID"]) == 32

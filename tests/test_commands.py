@@ -96,3 +96,32 @@ def test_install_weights_links_model_files(app):
     assert result.exit_code == 0
     weights = Path(app.config["FACES_HOME"]) / ".deepface" / "weights"
     assert (weights / "dlib_face_recognition_resnet_model_v1.dat").exists()
+
+
+@pytest.mark.parametrize(
+    "username, password, message",
+    [
+        ("staff", "A-long-password-1", "已存在"),
+        ("bad name", "A-long-password-1", "用户名须为"),
+        ("<script>", "A-long-password-1", "用户名须为"),
+        ("shortpass", "abc", "密码至少"),
+    ],
+)
+def test_users_create_rejects_bad_input(demo_app, username, password, message):
+    result = demo_app.test_cli_runner().invoke(
+        args=[
+            "users",
+            "create",
+            username,
+            "--name",
+            "新同事",
+            "--role",
+            "staff",
+            "--station",
+            "海珠区救助管理分站",
+            "--password",
+            password,
+        ]
+    )
+    assert result.exit_code != 0
+    assert message in result.output

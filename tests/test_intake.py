@@ -152,7 +152,7 @@ def test_request_over_limit_gets_chinese_413(app_factory, users):
         content_type="multipart/form-data",
     )
     assert response.status_code == 413
-    assert "文件过大" in response.get_data(as_text=True)
+    assert "内容过大" in response.get_data(as_text=True)
 
 
 def test_rotated_transparent_and_gray_photos_accepted(app, post_case):
