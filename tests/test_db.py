@@ -126,3 +126,27 @@ def test_audit_chain_detects_removed_row(app, users):
         second = AuditLog.select().order_by(AuditLog.id)[1]
         AuditLog.delete().where(AuditLog.id == second.id).execute()
         assert AuditLog.verify_chain() == second.id + 1
+
+
+def test_concurrent_audit_appends_keep_chain(app, users):
+    errors = []
+
+    def append_many():
+        with app.app_context():
+            try:
+                for n in range(10):
+                    AuditLog.append("concurrent", user=users["staff"], detail={"n": n})
+            except peewee.OperationalError as error:
+                errors.append(error)
+            finally:
+                database.close()
+
+    threads = [threading.Thread(target=append_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        assert errors == []
+        assert AuditLog.select().count() == 40
+        assert AuditLog.verify_chain() is None
