@@ -1,9 +1,12 @@
 """One case: its record, timeline, edits, status, placements and merging."""
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import StringField
+from wtforms.validators import Length
 
 from access import case_work_required, require_case, roles_required
 from blueprints.case_forms import (
@@ -17,12 +20,13 @@ from blueprints.case_forms import (
 from blueprints.common import acting_user, audit, redirect_to, render_view
 from blueprints.forms import photos_field, uploaded_files
 from db.accounts import User
+from db.attachments import Attachment
 from db.base import database, utcnow
 from db.cases import Case, CaseAlias, Placement
 from db.interviews import Clue
 from db.settings import Setting
 from db.tasks import Task
-from services import cases, idnumbers, photo_store, search, timeline
+from services import attachments, cases, idnumbers, photo_store, search, timeline
 from services.errors import InputError
 from services.masking import mask_id_number
 from services.timezone import utc_to_local
@@ -32,6 +36,15 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 class AddPhotosForm(FlaskForm):
     photos = photos_field(_l("添加照片"), required=True)
+
+
+class AttachmentForm(FlaskForm):
+    file = FileField(
+        _l("附件"),
+        description=_l("PDF、JPEG、PNG 或 WebP，不超过 20 MB"),
+        validators=[FileRequired(_l("请选择要上传的文件。"))],
+    )
+    description = StringField(_l("说明"), default="", validators=[Length(max=200)])
 
 
 def _load(case_id):
@@ -86,6 +99,7 @@ def _context(case, **forms):
         "dna_form": DnaForm(formdata=None, obj=case),
         "merge_form": MergeForm(formdata=None),
         "photos_form": AddPhotosForm(formdata=None),
+        "attachment_form": AttachmentForm(formdata=None),
         "can_merge": current_user.role in cases.SUPERVISOR_ROLES,
         "long_stay": cases.is_long_stay(
             case, Setting.get_value("long_stay_days"), utcnow()
@@ -287,3 +301,49 @@ def add_photos(case_id):
         Case.update(updated_at=utcnow()).where(Case.id == case.id).execute()
         audit("case_photos_added", case, photos=len(prepared))
     return redirect_to(url_for("cases.detail", case_id=case.id), _l("照片已添加。"))
+
+
+@bp.route("/<int:case_id>/attachments", methods=["POST"])
+@case_work_required
+def add_attachment(case_id):
+    case = _load(case_id)
+    form = AttachmentForm()
+    if not form.validate_on_submit():
+        return _show(case, 422, attachment_form=form)
+    try:
+        data, mime_type = attachments.check(
+            form.file.data, current_app.config["PHOTO_MAX_BYTES"]
+        )
+    except InputError as error:
+        form.file.errors = [str(error)]
+        return _show(case, 422, attachment_form=form)
+    with photo_store.StoredFiles() as files, database.atomic():
+        attachment = attachments.store(
+            case,
+            form.file.data,
+            data,
+            mime_type,
+            form.description.data.strip(),
+            current_user.id,
+            files,
+        )
+        audit("attachment_added", case, attachment_id=attachment.id)
+    return redirect_to(url_for("cases.detail", case_id=case.id), _l("附件已上传。"))
+
+
+@bp.route("/<int:case_id>/attachments/<int:attachment_id>")
+@case_work_required
+def attachment(case_id, attachment_id):
+    case = _load(case_id)
+    item = Attachment.get_or_404(
+        (Attachment.id == attachment_id) & (Attachment.case == case)
+    )
+    path = attachments.path_of(item)
+    if not path.exists():
+        abort(404)
+    return send_file(
+        path,
+        mimetype=item.mime_type,
+        as_attachment=item.mime_type == "application/pdf",
+        download_name=item.original_name or path.name,
+    )

@@ -114,3 +114,32 @@ def test_expired_session_during_htmx_goes_to_login(page, demo_server):
     page.wait_for_url(lambda url: url.startswith(f"{base}/login?next=/cases/"))
     assert page.get_by_role("heading", name="登录").is_visible()
     assert page.locator("#search-results form").count() == 0
+
+
+def test_case_search_survives_back_and_refresh(page, demo_server):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+    page.goto(f"{base}/cases/")
+    rows = page.locator("#case-list table.list tbody tr")
+    assert rows.count() == 2
+
+    page.get_by_label("搜索").fill("afeng")
+    page.wait_for_url(lambda url: "q=afeng" in url)
+    page.wait_for_function(
+        "document.querySelectorAll('#case-list tbody tr').length === 1"
+    )
+    assert "阿峰" in rows.first.inner_text()
+
+    rows.first.locator("a").click()
+    page.wait_for_url(f"{base}/cases/*")
+    page.go_back()
+    page.wait_for_url(lambda url: "q=afeng" in url)
+    page.wait_for_function(
+        "document.querySelectorAll('#case-list tbody tr').length === 1"
+    )
+    assert page.get_by_label("搜索").input_value() == "afeng"
+
+    page.reload()
+    assert rows.count() == 1
+    assert "阿峰" in rows.first.inner_text()
+    assert page.get_by_label("搜索").input_value() == "afeng"

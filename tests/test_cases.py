@@ -539,3 +539,32 @@ def test_settings_page_for_admin(app, login_as):
     bad = admin.post("/supervision/settings", data={"search_notice_hours": "-1"})
     assert bad.status_code == 422
     assert login_as("staff").get("/supervision/settings").status_code == 403
+
+
+def test_attachments_checked_by_content(app, case, staff_client, login_as):
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    response = staff_client.post(
+        f"/cases/{case.id}/attachments",
+        data={"file": (io.BytesIO(pdf), "医院证明.pdf"), "description": "出院小结"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    bad = staff_client.post(
+        f"/cases/{case.id}/attachments",
+        data={"file": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "证明.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 422
+    assert "不是 PDF" in bad.get_data(as_text=True)
+    with app.app_context():
+        from db.attachments import Attachment
+
+        item = Attachment.get()
+        assert Attachment.select().count() == 1
+    download = staff_client.get(f"/cases/{case.id}/attachments/{item.id}")
+    assert download.data == pdf
+    assert "attachment" in download.headers["Content-Disposition"]
+    other = login_as("other_staff")
+    assert other.get(f"/cases/{case.id}/attachments/{item.id}").status_code == 404
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "医院证明.pdf" in page
