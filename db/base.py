@@ -56,3 +56,15 @@ class BaseModel(peewee.Model):
             return cls.get(*query)
         except cls.DoesNotExist:
             abort(404)
+
+
+class ChoiceLabels:
+    """`kind_label` and `status_label` of a model with KINDS and STATUSES maps."""
+
+    @property
+    def kind_label(self):
+        return self.KINDS.get(self.kind, self.kind)
+
+    @property
+    def status_label(self):
+        return self.STATUSES.get(self.status, self.status)

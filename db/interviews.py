@@ -4,7 +4,7 @@ import peewee
 from flask_babel import lazy_gettext as _l
 
 from db.accounts import User
-from db.base import BaseModel, utcnow
+from db.base import BaseModel, ChoiceLabels, utcnow
 from db.cases import Case
 
 
@@ -17,7 +17,7 @@ class Interview(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-class Clue(BaseModel):
+class Clue(ChoiceLabels, BaseModel):
     KINDS = {
         "place": _l("地名"),
         "person": _l("亲属/熟人"),
@@ -47,11 +47,3 @@ class Clue(BaseModel):
     note = peewee.TextField(default="")
     created_by = peewee.ForeignKeyField(User, backref="+")
     created_at = peewee.DateTimeField(default=utcnow)
-
-    @property
-    def kind_label(self):
-        return self.KINDS.get(self.kind, self.kind)
-
-    @property
-    def status_label(self):
-        return self.STATUSES.get(self.status, self.status)

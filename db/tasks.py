@@ -4,12 +4,12 @@ import peewee
 from flask_babel import lazy_gettext as _l
 
 from db.accounts import User
-from db.base import BaseModel, utcnow
+from db.base import BaseModel, ChoiceLabels, utcnow
 from db.cases import Case
 from db.interviews import Clue
 
 
-class Task(BaseModel):
+class Task(ChoiceLabels, BaseModel):
     KINDS = {
         "call": _l("电话联系"),
         "verification": _l("身份核实请求"),
@@ -44,14 +44,6 @@ class Task(BaseModel):
 
     class Meta:
         indexes = ((("case", "rule"), True),)
-
-    @property
-    def kind_label(self):
-        return self.KINDS.get(self.kind, self.kind)
-
-    @property
-    def status_label(self):
-        return self.STATUSES.get(self.status, self.status)
 
     def is_overdue(self, now):
         if self.status != self.OPEN or self.due_at is None:

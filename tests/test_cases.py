@@ -445,6 +445,24 @@ def test_merge_needs_supervisor(app, case, staff_client):
     assert response.status_code == 403
 
 
+def pending_token(page):
+    return page.split('name="pending" type="hidden" value="')[1].split('"')[0]
+
+
+def confirm_pending(client, station_id, token, **fields):
+    """Confirm a new person, reusing the photos kept under `token`."""
+    data = {
+        "station": str(station_id),
+        "sex": "male",
+        "found_at": "2026-12-01T08:30",
+        "found_place": "广州火车站",
+        "pending": token,
+        "confirm_new": "1",
+    }
+    data.update(fields)
+    return client.post("/cases/new", data=data)
+
+
 def test_repeat_visitor_same_id_shown_before_saving(app, case, staff_client, users):
     response = intake(
         staff_client,
@@ -459,18 +477,8 @@ def test_repeat_visitor_same_id_shown_before_saving(app, case, staff_client, use
     assert "身份证号相同" in page
     with app.app_context():
         assert Case.select().count() == 1
-    token = page.split('name="pending" type="hidden" value="')[1].split('"')[0]
-    confirmed = staff_client.post(
-        "/cases/new",
-        data={
-            "station": str(users["staff"].station_id),
-            "sex": "male",
-            "found_at": "2026-12-01T08:30",
-            "found_place": "广州火车站",
-            "id_number": VALID_ID,
-            "pending": token,
-            "confirm_new": "1",
-        },
+    confirmed = confirm_pending(
+        staff_client, users["staff"].station_id, pending_token(page), id_number=VALID_ID
     )
     assert confirmed.status_code == 303
     with app.app_context():
@@ -504,20 +512,8 @@ def test_pending_photos_of_other_session_refused(
     app, case, staff_client, users, login_as
 ):
     page = intake(staff_client, users["staff"].station_id, photo="obama_1.jpg")
-    token = page.get_data(as_text=True).split('name="pending" type="hidden" value="')[1]
-    token = token.split('"')[0]
-    other = login_as("supervisor")
-    response = other.post(
-        "/cases/new",
-        data={
-            "station": str(users["staff"].station_id),
-            "sex": "male",
-            "found_at": "2026-12-01T08:30",
-            "found_place": "广州火车站",
-            "pending": token,
-            "confirm_new": "1",
-        },
-    )
+    token = pending_token(page.get_data(as_text=True))
+    response = confirm_pending(login_as("supervisor"), users["staff"].station_id, token)
     assert response.status_code == 422
     assert "照片已失效" in response.get_data(as_text=True)
 

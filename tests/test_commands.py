@@ -68,12 +68,12 @@ def test_audit_verify_command(demo_app):
     assert result.exit_code == 1
 
 
-def test_users_create_command(demo_app):
-    result = demo_app.test_cli_runner().invoke(
+def create_user(app, username, password):
+    return app.test_cli_runner().invoke(
         args=[
             "users",
             "create",
-            "newstaff",
+            username,
             "--name",
             "新同事",
             "--role",
@@ -81,9 +81,13 @@ def test_users_create_command(demo_app):
             "--station",
             "海珠区救助管理分站",
             "--password",
-            "A-long-password-1",
+            password,
         ]
     )
+
+
+def test_users_create_command(demo_app):
+    result = create_user(demo_app, "newstaff", "A-long-password-1")
     assert result.exit_code == 0, result.output
     with demo_app.app_context():
         user = User.get(User.username == "newstaff")
@@ -108,20 +112,6 @@ def test_install_weights_links_model_files(app):
     ],
 )
 def test_users_create_rejects_bad_input(demo_app, username, password, message):
-    result = demo_app.test_cli_runner().invoke(
-        args=[
-            "users",
-            "create",
-            username,
-            "--name",
-            "新同事",
-            "--role",
-            "staff",
-            "--station",
-            "海珠区救助管理分站",
-            "--password",
-            password,
-        ]
-    )
+    result = create_user(demo_app, username, password)
     assert result.exit_code != 0
     assert message in result.output
