@@ -23,10 +23,18 @@ from db.accounts import User
 from db.attachments import Attachment
 from db.base import database, utcnow
 from db.cases import Case, CaseAlias, Placement
-from db.interviews import Clue
+from db.interviews import Clue, Interview
 from db.settings import Setting
 from db.tasks import Task
-from services import attachments, cases, idnumbers, photo_store, search, timeline
+from services import (
+    attachments,
+    cases,
+    clues,
+    idnumbers,
+    photo_store,
+    search,
+    timeline,
+)
 from services.errors import InputError
 from services.masking import mask_id_number
 from services.timezone import utc_to_local
@@ -88,6 +96,7 @@ def _context(case, **forms):
         "clues": list(case.clues.order_by(Clue.created_at.desc())),
         "tasks": list(case.tasks.order_by(Task.due_at)),
         "interviews": list(case.interviews),
+        "suggestions": _suggestions(case),
         "attachments": list(case.attachments),
         "events": timeline.build(case),
         "masked_id": mask_id_number(case.id_number) if case.id_number else "",
@@ -108,6 +117,14 @@ def _context(case, **forms):
     context.update(_interview_forms(case))
     context.update(forms)
     return context
+
+
+def _suggestions(case):
+    latest = case.interviews.order_by(Interview.id.desc()).first()
+    if latest is None:
+        return []
+    known = {clue.text for clue in case.clues}
+    return clues.suggest(latest.content, known)
 
 
 def _interview_forms(case):

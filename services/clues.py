@@ -48,3 +48,41 @@ def _place(text):
         division_code=best.division.code,
         summary=str(_l("可能是：%(list)s", list="；".join(parts))),
     )
+
+
+@dataclass
+class Suggestion:
+    kind: str
+    text: str
+    summary: str
+
+
+def suggest(content, known_texts, limit=6):
+    """Propose clues found in an interview's text that are not recorded yet.
+
+    Place names come from the division table (current and former names,
+    near-homophones); an accent mentioned in the text gives provinces.
+    Staff decide which suggestions become clues.
+    """
+    suggestions, seen = [], set(known_texts)
+    for match in divisions.match_place(content, limit=limit * 2):
+        name = match.matched_name
+        if name in seen:
+            continue
+        seen.add(name)
+        kind_label = MATCH_KINDS.get(match.kind, match.kind)
+        suggestions.append(
+            Suggestion("place", name, f"{match.division.full_name}（{kind_label}）")
+        )
+        if len(suggestions) == limit:
+            break
+    provinces = divisions.provinces_for_accent(content)
+    if provinces and "口音" not in seen:
+        suggestions.append(
+            Suggestion(
+                "accent",
+                str(_l("口音")),
+                str(_l("口音可能来自：%(list)s", list="、".join(provinces))),
+            )
+        )
+    return suggestions

@@ -564,3 +564,20 @@ def test_attachments_checked_by_content(app, case, staff_client, login_as):
     assert other.get(f"/cases/{case.id}/attachments/{item.id}").status_code == 404
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "医院证明.pdf" in page
+
+
+def test_interview_suggests_place_and_accent_clues(app, case, staff_client):
+    staff_client.post(
+        f"/cases/{case.id}/interviews",
+        data={
+            "held_at": "2026-12-02T10:00",
+            "content": "他说老家在襄樊，说话带四川口音",
+        },
+    )
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "从最近一次问询中识别出的线索" in page
+    assert "湖北省襄阳市（旧称）" in page
+    assert "口音可能来自：四川省" in page
+    staff_client.post(f"/cases/{case.id}/clues", data={"kind": "place", "text": "襄樊"})
+    page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert 'name="text" value="襄樊"' not in page
