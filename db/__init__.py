@@ -6,7 +6,7 @@ from db.audit import AuditLog
 from db.base import database
 from db.cases import Case, CaseAlias, CaseNumberCounter, Placement, StatusChange
 from db.interviews import Clue, Interview
-from db.matching import FaceSearch, MatchCandidate
+from db.matching import FaceSearch, MatchCandidate, MatchDecision
 from db.photos import FaceVector, GalleryRevision, Photo
 from db.reports import MissingReport
 from db.search import SearchToken
@@ -34,6 +34,7 @@ MODELS = [
     Task,
     Setting,
     SearchToken,
+    MatchDecision,
 ]
 
 __all__ = [m.__name__ for m in MODELS] + ["MODELS", "database"]

@@ -11,6 +11,12 @@ DEFAULTS = {
     "dna_request_workdays": (7, _l("经公安申请DNA采样的期限"), _l("个工作日")),
     "long_stay_days": (10, _l("列为长期滞留并评估的天数"), _l("天")),
     "settlement_months": (3, _l("考虑落户安置的期限"), _l("个月")),
+    "weight_sex": (6, _l("比对加减分：性别"), _l("分")),
+    "weight_age": (6, _l("比对加减分：年龄"), _l("分")),
+    "weight_dates": (4, _l("比对加减分：走失与发现时间先后"), _l("分")),
+    "weight_place": (3, _l("比对加减分：地点与口音"), _l("分")),
+    "weight_height": (3, _l("比对加减分：身高"), _l("分")),
+    "weight_marks": (3, _l("比对加减分：体貌特征"), _l("分")),
 }
 
 
