@@ -143,6 +143,7 @@ def _register_blueprints(app):
         partners,
         photos,
         reports,
+        reviews,
         supervision,
     )
 
@@ -156,6 +157,7 @@ def _register_blueprints(app):
         reports,
         photos,
         matching,
+        reviews,
         partners,
         escorts,
         supervision,

@@ -52,6 +52,7 @@ def _show(result):
         case=result.case,
         candidates=matching.candidates_of(result),
         band_labels=faces.BAND_LABELS,
+        decisions=matching.decisions_for(result.case),
         search_url=url_for("matching.show", search_id=result.id),
         is_page=request.method == "GET",
     )

@@ -13,7 +13,7 @@ from blueprints.common import audit, page_number, redirect_to, render_view
 from blueprints.forms import check_not_future, photos_field, sex_field, uploaded_files
 from db.base import database, utcnow
 from db.reports import MissingReport
-from services import photo_store, search
+from services import matching, photo_store, search
 from services.masking import mask_phone
 from services.timezone import utc_to_local
 
@@ -112,7 +112,8 @@ def new():
         )
         photo_store.store(prepared, files, user=current_user.id, report=report)
         search.reindex_report(report)
-        audit("report_created", report, photos=len(prepared))
+        found = matching.search_new_report(report)
+        audit("report_created", report, photos=len(prepared), possible_cases=len(found))
     return redirect_to(
         url_for("reports.detail", report_id=report.id),
         _l("寻亲登记已保存，照片已加入比对库。"),
