@@ -44,7 +44,7 @@ def create_app(config=None, instance_path=None):
     if app.config["TRUSTED_PROXIES"]:
         proxies = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
-    # The instance folder holds the database, photos and keys: owner only.
+    # The instance folder contains the database, photos and keys: owner only.
     Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     Path(app.instance_path).chmod(0o700)
     _fill_instance_defaults(app)

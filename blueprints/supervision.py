@@ -1,8 +1,6 @@
 """Supervisors' queue (overdue tasks, long-stay persons) and station settings.
 
-NOTE: sign-off of identity confirmations is not built yet; a supervisor
-confirms an identity by changing the case status, which only supervisors
-and coordinators may do.
+Identity sign-off lives in blueprints.reviews.
 """
 
 from flask import Blueprint, redirect, render_template, request, url_for

@@ -167,7 +167,7 @@ class StatusChange(BaseModel):
 
 
 class Placement(BaseModel):
-    """Where the person stays, from `start_date` until `end_date` (open: now)."""
+    """A stay of the person from `start_date` until `end_date` (None: ongoing)."""
 
     case = peewee.ForeignKeyField(Case, backref="placements", on_delete="CASCADE")
     kind = peewee.CharField(max_length=20)

@@ -119,7 +119,7 @@ def allowed_targets(case, user):
 def create(station, fields, prepared, files, user):
     """Register a case with its photos and rule tasks; call inside a transaction.
 
-    `fields` holds EDITABLE_FIELDS values; `prepared` are checked photos.
+    `fields` maps EDITABLE_FIELDS names to values; `prepared` are checked photos.
     """
     from services import photo_store
 

@@ -115,7 +115,7 @@ def candidates_of(search):
 
 
 def decisions_for(case):
-    """The decision of each report already reviewed for `case`, by report id."""
+    """Return the decisions already made for `case`, keyed by report id."""
     return {
         d.report_id: d for d in MatchDecision.select().where(MatchDecision.case == case)
     }

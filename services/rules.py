@@ -1,9 +1,9 @@
 """Deadlines that stations work under, turned into tasks on each new case.
 
 The periods are settings (db.settings.DEFAULTS), so a station changes them
-without a release: a search notice within 24 hours of intake, a DNA sample
-requested through the police within 7 working days, a long-stay review after
-10 days and a settlement review (落户安置) after 3 months.
+without a release. The defaults: a search notice within 24 hours of intake,
+a DNA sample requested through the police within 7 working days, a long-stay
+review after 10 days, and a settlement review (落户安置) after 3 months.
 """
 
 import calendar
