@@ -143,3 +143,32 @@ def test_case_search_survives_back_and_refresh(page, demo_server):
     assert rows.count() == 1
     assert "阿峰" in rows.first.inner_text()
     assert page.get_by_label("搜索").input_value() == "afeng"
+
+
+def test_review_and_sign_off_identity(page, demo_server, browser):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+    page.goto(f"{base}/cases/")
+    page.get_by_role("link", name="越秀-2026-0001").click()
+    page.get_by_role("button", name="一照寻亲").click()
+    first = page.locator(".candidate").first
+    first.wait_for()
+    assert "黄建国" in first.inner_text()
+    first.get_by_role("link", name="逐项对比并审查").click()
+    page.wait_for_url(f"{base}/cases/*/reports/*/review")
+    assert page.locator(".facts-table tbody tr").count() == 6
+    page.get_by_label("是同一人（提交审核人签批）").check()
+    page.get_by_label("理由").fill("面部特征一致，自述姓黄")
+    page.get_by_role("button", name="保存审查结论").click()
+    page.wait_for_selector("text=同一人，待签批")
+
+    supervisor = browser.new_context(locale="zh-CN").new_page()
+    supervisor.set_default_timeout(20_000)
+    log_in(supervisor, base, "supervisor", logins["supervisor"])
+    supervisor.goto(f"{base}/inbox")
+    supervisor.get_by_role("link", name="打开").first.click()
+    supervisor.get_by_label("请再次输入您的登录密码以签批").fill(logins["supervisor"])
+    supervisor.get_by_role("button", name="签批确认身份").click()
+    supervisor.wait_for_url(f"{base}/cases/*")
+    assert "身份已确认" in supervisor.locator(".heading").inner_text()
+    supervisor.context.close()
