@@ -1,10 +1,21 @@
 """One case: its record, timeline, edits, status, placements and merging."""
 
-from flask import Blueprint, abort, current_app, request, send_file, url_for
+import io
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from PIL import Image
 from wtforms import StringField
 from wtforms.validators import Length
 
@@ -30,8 +41,10 @@ from services import (
     attachments,
     cases,
     clues,
+    faces,
     idnumbers,
     photo_store,
+    photos,
     search,
     timeline,
 )
@@ -109,6 +122,7 @@ def _context(case, **forms):
         "merge_form": MergeForm(formdata=None),
         "photos_form": AddPhotosForm(formdata=None),
         "attachment_form": AttachmentForm(formdata=None),
+        "group_form": GroupPhotoForm(formdata=None),
         "can_merge": current_user.role in cases.SUPERVISOR_ROLES,
         "long_stay": cases.is_long_stay(
             case, Setting.get_value("long_stay_days"), utcnow()
@@ -364,3 +378,89 @@ def attachment(case_id, attachment_id):
         as_attachment=item.mime_type == "application/pdf",
         download_name=item.original_name or path.name,
     )
+
+
+class GroupPhotoForm(FlaskForm):
+    photo = FileField(
+        _l("合影或多人照片"),
+        description=_l("上传后点击照片中要寻亲的那个人"),
+        validators=[FileRequired(_l("请选择照片。"))],
+    )
+
+
+def _own_pending(token):
+    return token in session.get("pending_photos", [])
+
+
+@bp.route("/<int:case_id>/group-photo", methods=["POST"])
+@case_work_required
+def group_photo(case_id):
+    case = _load(case_id)
+    form = GroupPhotoForm()
+    if not form.validate_on_submit():
+        return _show(case, 422, group_form=form)
+    try:
+        data = photo_store.read_upload(
+            form.photo.data, current_app.config["PHOTO_MAX_BYTES"]
+        )
+        normalised = photos.normalise(data)
+    except InputError as error:
+        form.photo.errors = [str(error)]
+        return _show(case, 422, group_form=form)
+    found = faces.faces_for_picking(normalised.image)
+    if not found:
+        form.photo.errors = [_l("这张照片中未检测到人脸，请换一张正面照片。")]
+        return _show(case, 422, group_form=form)
+    token = photo_store.stash_group(normalised, found)
+    session["pending_photos"] = session.get("pending_photos", [])[-4:] + [token]
+    session["group_names"] = {token: (form.photo.data.filename or "")[:255]}
+    return redirect_to(url_for("cases.pick_face", case_id=case.id, token=token))
+
+
+@bp.route("/<int:case_id>/group-photo/<token>", methods=["GET", "POST"])
+@case_work_required
+def pick_face(case_id, token):
+    case = _load(case_id)
+    kept = photo_store.load_group(token) if _own_pending(token) else None
+    if kept is None:
+        abort(404)
+    jpeg, found = kept
+    if request.method == "GET":
+        with Image.open(io.BytesIO(jpeg)) as image:
+            size = image.size
+        return render_view(
+            "cases/pick_face.html",
+            None,
+            case=case,
+            token=token,
+            faces=found,
+            width=size[0],
+            height=size[1],
+        )
+    index = request.form.get("face", type=int)
+    if index is None or not 0 <= index < len(found):
+        abort(400)
+    name = session.get("group_names", {}).get(token, "")
+    try:
+        prepared = photo_store.prepare_picked(name, jpeg, found[index])
+    except InputError as error:
+        return redirect_to(
+            url_for("cases.pick_face", case_id=case.id, token=token), error, "error"
+        )
+    with photo_store.StoredFiles() as files, database.atomic():
+        photo_store.store([prepared], files, user=current_user.id, case=case)
+        audit("case_photos_added", case, photos=1, picked_face=index)
+    photo_store.discard(token)
+    return redirect_to(
+        url_for("cases.detail", case_id=case.id), _l("已添加所选人脸的照片。")
+    )
+
+
+@bp.route("/<int:case_id>/group-photo/<token>/image")
+@case_work_required
+def group_image(case_id, token):
+    _load(case_id)
+    kept = photo_store.load_group(token) if _own_pending(token) else None
+    if kept is None:
+        abort(404)
+    return send_file(io.BytesIO(kept[0]), mimetype="image/jpeg")

@@ -151,6 +151,45 @@ def unstash(token):
     return prepared
 
 
+def stash_group(photo, found):
+    """Keep a photo with several faces while staff pick one; return a token."""
+    _remove_old_stashes()
+    token = uuid.uuid4().hex
+    folder = pending_folder() / token
+    folder.mkdir(parents=True)
+    (folder / "group.jpg").write_bytes(photo.jpeg)
+    boxes = [[f.left, f.top, f.right, f.bottom, f.score] for f in found]
+    (folder / "faces.json").write_text(json.dumps(boxes))
+    return token
+
+
+def load_group(token):
+    """Return (JPEG bytes, faces) kept by stash_group, or None."""
+    if not token or not PENDING_TOKEN.match(token):
+        return None
+    folder = pending_folder() / token
+    if not (folder / "faces.json").exists():
+        return None
+    found = [
+        faces.Face(*box) for box in json.loads((folder / "faces.json").read_text())
+    ]
+    return (folder / "group.jpg").read_bytes(), found
+
+
+def prepare_picked(name, jpeg, face):
+    """Embed the face staff picked in a kept group photo."""
+    photo = photos.normalise(jpeg, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
+    return PreparedPhoto(
+        original_name=name,
+        jpeg=photo.jpeg,
+        preview=photos.thumbnail(photo.image, PREVIEW_SIDE),
+        sha256=photo.sha256,
+        width=photo.width,
+        height=photo.height,
+        face=faces.embed(photo.image, face=face),
+    )
+
+
 def discard(token):
     if token and PENDING_TOKEN.match(token):
         shutil.rmtree(pending_folder() / token, ignore_errors=True)

@@ -172,3 +172,39 @@ def test_review_and_sign_off_identity(page, demo_server, browser):
     supervisor.wait_for_url(f"{base}/cases/*")
     assert "身份已确认" in supervisor.locator(".heading").inner_text()
     supervisor.context.close()
+
+
+def group_photo(path):
+    from PIL import Image
+
+    left = Image.open(face_path("biden_2.jpg")).convert("RGB")
+    right = Image.open(face_path("kit_harington_3.jpg")).convert("RGB")
+    height = 500
+    left = left.resize((round(left.width * height / left.height), height))
+    right = right.resize((round(right.width * height / right.height), height))
+    group = Image.new("RGB", (left.width + right.width, height), "white")
+    group.paste(left, (0, 0))
+    group.paste(right, (left.width, 0))
+    group.save(path, "JPEG")
+    return path
+
+
+def test_pick_one_face_in_group_photo(page, demo_server, tmp_path):
+    base, logins = demo_server
+    log_in(page, base, "staff", logins["staff"])
+    page.goto(f"{base}/cases/")
+    page.get_by_role("link", name="越秀-2026-0002").click()
+    page.get_by_label("合影或多人照片").set_input_files(
+        str(group_photo(tmp_path / "合影.jpg"))
+    )
+    page.get_by_role("button", name="上传并选择人脸").click()
+    page.wait_for_url(f"{base}/cases/*/group-photo/*")
+    boxes = page.locator(".face-box")
+    assert boxes.count() == 2
+    boxes.nth(1).click()
+    page.wait_for_url(f"{base}/cases/*")
+    assert page.locator(".photos figure").count() == 2
+    page.get_by_role("button", name="一照寻亲").nth(1).click()
+    first = page.locator(".candidate").first
+    first.wait_for()
+    assert "刘晓峰" in first.inner_text()
