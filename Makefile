@@ -32,7 +32,7 @@ system-packages:
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo load
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	HUEY_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: setup
 	$(BIN)/ruff check .

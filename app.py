@@ -58,6 +58,7 @@ def create_app(config=None, instance_path=None):
     _register_request_hooks(app)
     _register_extensions(app)
     _register_blueprints(app)
+    _register_tasks(app)
     _register_template_helpers(app)
     _register_commands(app)
     return app
@@ -136,6 +137,7 @@ def _register_blueprints(app):
         cases,
         errors,
         escorts,
+        imports,
         intake,
         interviews,
         main,
@@ -155,6 +157,7 @@ def _register_blueprints(app):
         cases,
         interviews,
         reports,
+        imports,
         photos,
         matching,
         reviews,
@@ -163,6 +166,14 @@ def _register_blueprints(app):
         supervision,
     ):
         app.register_blueprint(module.bp)
+
+
+def _register_tasks(app):
+    import tasks
+
+    # Points the queue at this app's storage. With HUEY_IN_PROCESS, starts a
+    # consumer thread on the first request (make run).
+    tasks.start_consumer_thread(app)
 
 
 def _register_template_helpers(app):

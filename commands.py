@@ -22,6 +22,7 @@ faces_cli = AppGroup("faces", help="人脸比对工具。")
 users_cli = AppGroup("users", help="账号管理。")
 audit_cli = AppGroup("audit", help="审计日志。")
 tasks_cli = AppGroup("tasks", help="期限任务。")
+imports_cli = AppGroup("imports", help="批量导入。")
 
 
 def migration_router():
@@ -181,6 +182,22 @@ def tasks_escalate():
     click.echo(f"新上报逾期任务 {len(overdue)} 项。")
 
 
+@imports_cli.command("resume")
+@click.option(
+    "--stale-seconds",
+    type=int,
+    default=None,
+    help="心跳超过此秒数的任务视为已中断，默认 IMPORT_STALE_SECONDS。",
+)
+def imports_resume(stale_seconds):
+    """Queue again the import jobs that a stopped worker left unfinished."""
+    import tasks
+
+    job_ids = tasks.resume_unfinished(stale_seconds)
+    click.echo(f"已重新排队 {len(job_ids)} 个导入任务。")
+
+
 def register(app):
-    for group in (db_cli, demo_cli, faces_cli, users_cli, audit_cli, tasks_cli):
+    groups = (db_cli, demo_cli, faces_cli, users_cli, audit_cli, tasks_cli, imports_cli)
+    for group in groups:
         app.cli.add_command(group)

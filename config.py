@@ -44,6 +44,19 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
 
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+    # Background jobs (Huey): a SQLite queue in the instance folder, or Redis
+    # at HUEY_REDIS_URL. HUEY_IN_PROCESS=1 runs a consumer thread in the web
+    # process; gunicorn deployments run huey_consumer instead.
+    HUEY_REDIS_URL = os.environ.get("HUEY_REDIS_URL")
+    HUEY_SQLITE_PATH = os.environ.get("HUEY_SQLITE_PATH")
+    HUEY_IN_PROCESS = os.environ.get("HUEY_IN_PROCESS") == "1"
+    HUEY_IMMEDIATE = False
+    HUEY_WORKERS = _env_int("HUEY_WORKERS", 1)
+    # Bulk import: processes that embed photos (0 means the job's own thread),
+    # and the folder whose sub-folders staff may import photos from.
+    IMPORT_WORKERS = _env_int("IMPORT_WORKERS", os.cpu_count() or 1)
+    IMPORT_FOLDER_ROOT = os.environ.get("IMPORT_FOLDER_ROOT")
     SEARCH_RESULTS = _env_int("SEARCH_RESULTS", 10)
     PAGE_SIZE = 20
 
@@ -55,3 +68,6 @@ class TestConfig(Config):
     # Tests switch CSRF and rate limits on where they are the subject.
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
+    HUEY_IMMEDIATE = True
+    HUEY_IN_PROCESS = False
+    IMPORT_WORKERS = 0

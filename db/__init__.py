@@ -6,6 +6,7 @@ from db.audit import AuditLog
 from db.base import database
 from db.cases import Case, CaseAlias, CaseNumberCounter, Placement, StatusChange
 from db.interviews import Clue, Interview
+from db.jobs import ImportItem, ImportJob
 from db.matching import FaceSearch, MatchCandidate, MatchDecision
 from db.photos import FaceVector, GalleryRevision, Photo
 from db.reports import MissingReport
@@ -35,6 +36,8 @@ MODELS = [
     Setting,
     SearchToken,
     MatchDecision,
+    ImportJob,
+    ImportItem,
 ]
 
 __all__ = [m.__name__ for m in MODELS] + ["MODELS", "database"]

@@ -10,7 +10,6 @@ from PIL import Image, ImageEnhance
 from werkzeug.datastructures import FileStorage
 
 import tasks
-from blueprints import imports
 from db.audit import AuditLog
 from db.base import database, utcnow
 from db.jobs import ImportItem, ImportJob
@@ -31,19 +30,6 @@ HEADER = [
     "联系电话",
     "备注",
 ]
-
-
-@pytest.fixture
-def app(app):
-    """The suite's app, with tasks run at once and photos embedded in the
-    job's own thread."""
-    app.config.update(HUEY_IMMEDIATE=True, HUEY_IN_PROCESS=False, IMPORT_WORKERS=0)
-    if "imports" not in app.blueprints:
-        # NOTE: only until app.py registers the blueprint and calls
-        # tasks.init_app.
-        app.register_blueprint(imports.bp)
-    tasks.init_app(app)
-    return app
 
 
 def row(photo, name="王德顺", phone="13912345678", **overrides):
