@@ -208,3 +208,45 @@ def test_pick_one_face_in_group_photo(page, demo_server, tmp_path):
     first = page.locator(".candidate").first
     first.wait_for()
     assert "刘晓峰" in first.inner_text()
+
+
+def test_bulk_import_shows_progress_and_skips(page, demo_server, tmp_path):
+    from tests.test_imports import csv_bytes, row, varied_face, zip_bytes
+
+    base, logins = demo_server
+    archive = tmp_path / "照片.zip"
+    archive.write_bytes(
+        zip_bytes(
+            {
+                "a.jpg": varied_face("alex_lacamoire_3.jpg"),
+                "b.jpg": varied_face("rose_leslie_2.jpg"),
+                "dup.jpg": face_path("biden_1.jpg").read_bytes(),
+            }
+        )
+    )
+    sheet = tmp_path / "名单.csv"
+    sheet.write_bytes(
+        csv_bytes(
+            [
+                row("a.jpg", name="陈志新"),
+                row("b.jpg", name="林雪芳"),
+                row("dup.jpg", name="王德顺"),
+                row("missing.jpg", name="赵某"),
+            ]
+        )
+    )
+    log_in(page, base, "staff", logins["staff"])
+    page.get_by_role("link", name="批量导入").click()
+    page.get_by_label("照片压缩包").set_input_files(str(archive))
+    page.get_by_label("登记表").set_input_files(str(sheet))
+    page.get_by_role("button", name="开始导入").click()
+    progress = page.locator("#import-progress")
+    progress.wait_for()
+    page.wait_for_function(
+        "document.querySelector('#import-progress progress')?.value === 4"
+    )
+    text = progress.inner_text()
+    assert "已处理 4 / 4 行" in text
+    stats = [s.inner_text() for s in page.locator("#import-progress .stat b").all()]
+    assert stats == ["2", "1", "1"]
+    assert "missing.jpg" in text
