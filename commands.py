@@ -95,6 +95,22 @@ def faces_install_weights():
     click.echo(f"人脸模型文件已就绪：{len(list(folder.iterdir()))} 个。")
 
 
+@faces_cli.command("reembed")
+@click.option("--background", is_flag=True, help="交给后台任务队列执行。")
+def faces_reembed(background):
+    """Embed every stored photo with the current face model."""
+    if background:
+        import tasks
+
+        tasks.reembed_gallery()
+        click.echo("已加入后台任务队列。")
+        return
+    from services import reembed
+
+    embedded, failed = reembed.reembed_all()
+    click.echo(f"已重新提取 {embedded} 张照片的人脸特征，失败 {failed} 张。")
+
+
 @faces_cli.command("search")
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", default=10, show_default=True, help="列出的候选人数。")

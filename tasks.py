@@ -146,6 +146,14 @@ def run_import(job_id):
         bulk_import.run_job(job_id)
 
 
+@huey.task()
+def reembed_gallery():
+    from services import reembed
+
+    with app_context():
+        reembed.reembed_all()
+
+
 def enqueue_import(job_id):
     """Queue the import job `job_id`; return False when the queue is unreachable.
 

@@ -298,7 +298,7 @@ def store(prepared, files, *, user, case=None, report=None):
         path.write_bytes(item.jpeg)
         preview.write_bytes(item.preview)
         photo.save()
-        _save_face(photo, item.face)
+        save_face(photo, item.face)
         rows.append(photo)
     if rows:
         GalleryRevision.bump("report" if report is not None else "case")
@@ -306,7 +306,7 @@ def store(prepared, files, *, user, case=None, report=None):
     return rows
 
 
-def _save_face(photo, embedding):
+def save_face(photo, embedding):
     box = embedding.face
     FaceVector.create(
         photo=photo,

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from db.accounts import User
@@ -115,3 +116,25 @@ def test_users_create_rejects_bad_input(demo_app, username, password, message):
     result = create_user(demo_app, username, password)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_reembed_replaces_old_model_vectors(demo_app):
+    from db.photos import FaceVector, Photo
+    from services import faces, gallery
+
+    with demo_app.app_context():
+        FaceVector.update(model_version="an-older-model").execute()
+        hits, size = gallery.search(np.ones(128, dtype=np.float32) / np.sqrt(128))
+        assert size == 0
+        photos = Photo.select().count()
+    result = demo_app.test_cli_runner().invoke(args=["faces", "reembed"])
+    assert result.exit_code == 0, result.output
+    assert f"已重新提取 {photos} 张" in result.output
+    with demo_app.app_context():
+        current = FaceVector.select().where(
+            FaceVector.model_version == faces.MODEL_VERSION
+        )
+        assert current.count() == photos
+        assert FaceVector.select().count() == 2 * photos
+        _, size = gallery.search(np.ones(128, dtype=np.float32) / np.sqrt(128))
+        assert size == 10
