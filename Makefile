@@ -41,8 +41,13 @@ lint: setup
 test-sqlite: setup system-packages
 	$(BIN)/pytest
 
+# Tests of pure modules (no database) run once, in the SQLite pass.
+NO_DATABASE_TESTS := test_faces test_face_eval test_photos test_idnumbers \
+	test_divisions test_workdays
+
 test-postgres: setup system-packages
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest \
+		$(foreach name,$(NO_DATABASE_TESTS),--ignore=tests/$(name).py)
 
 test: lint test-sqlite test-postgres
 
