@@ -442,7 +442,7 @@ def pick_face(case_id, token):
         abort(400)
     name = session.get("group_names", {}).get(token, "")
     try:
-        prepared = photo_store.prepare_picked(name, jpeg, found[index])
+        prepared = photo_store.prepare_one(name, jpeg, face=found[index])
     except InputError as error:
         return redirect_to(
             url_for("cases.pick_face", case_id=case.id, token=token), error, "error"

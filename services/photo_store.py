@@ -76,8 +76,12 @@ def prepare(uploads):
     return prepared, errors
 
 
-def prepare_one(name, data):
-    """Normalise and embed one photo; raises PhotoError or FaceError."""
+def prepare_one(name, data, face=None):
+    """Normalise and embed one photo; raises PhotoError or FaceError.
+
+    `face` is the box staff picked in a group photo; by default the photo's
+    main face is used.
+    """
     photo = photos.normalise(data, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
     return PreparedPhoto(
         original_name=name,
@@ -86,7 +90,7 @@ def prepare_one(name, data):
         sha256=photo.sha256,
         width=photo.width,
         height=photo.height,
-        face=faces.embed(photo.image),
+        face=faces.embed(photo.image, face=face),
     )
 
 
@@ -174,20 +178,6 @@ def load_group(token):
         faces.Face(*box) for box in json.loads((folder / "faces.json").read_text())
     ]
     return (folder / "group.jpg").read_bytes(), found
-
-
-def prepare_picked(name, jpeg, face):
-    """Embed the face staff picked in a kept group photo."""
-    photo = photos.normalise(jpeg, max_bytes=current_app.config["PHOTO_MAX_BYTES"])
-    return PreparedPhoto(
-        original_name=name,
-        jpeg=photo.jpeg,
-        preview=photos.thumbnail(photo.image, PREVIEW_SIDE),
-        sha256=photo.sha256,
-        width=photo.width,
-        height=photo.height,
-        face=faces.embed(photo.image, face=face),
-    )
 
 
 def discard(token):
