@@ -1,15 +1,19 @@
-"""Time a face search from the bytes of a 12 MP photo, or calibrate the bands.
+"""Time a face search from the bytes of a 12 MP photo, or calibrate thresholds.
 
     .venv/bin/python benchmarks/bench_face_search.py              # timing
     .venv/bin/python benchmarks/bench_face_search.py --stages     # plus stages
     .venv/bin/python benchmarks/bench_face_search.py --calibrate  # demo pairs
+    .venv/bin/python benchmarks/bench_face_search.py --calibrate-quality
     .venv/bin/python benchmarks/bench_face_search.py --compare    # choices
 
 The timed search is services.photos.normalise, services.faces.embed (detect,
 align, embed) and Gallery.search against 10,000 random unit vectors. The
 reference is deepface's own DeepFace.represent with the Dlib model and the
 OpenCV detector on the same bytes. Both are timed after one warm-up run, so
-model loading is not counted. Each figure is printed as one line:
+model loading is not counted. Peak memory is the peak resident size of a new
+process (Linux only) that imports this project's modules, makes the photo,
+then loads one pipeline's models and searches once. MB is 10**6 bytes.
+Each figure is printed as one line:
 "bench: NAME VALUE UNIT reference: REFNAME VALUE UNIT".
 """
 
@@ -19,6 +23,7 @@ import io
 import itertools
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +44,7 @@ PHOTO_SIZE = (4000, 3000)
 GALLERY_SIZE = 10_000
 RUNS = 5
 REFERENCE_RUNS = 3
+MB = 1_000_000
 
 
 def main():
@@ -52,6 +58,16 @@ def main():
         help="print similarity distributions of the labelled demo photos instead",
     )
     parser.add_argument(
+        "--calibrate-quality",
+        action="store_true",
+        help="print quality measures of demo photos degraded in steps instead",
+    )
+    parser.add_argument(
+        "--peak-memory",
+        choices=["ours", "reference"],
+        help="search once and print the process's peak resident bytes instead",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="compare detection sizes, chip padding and embedding calls instead",
@@ -60,8 +76,12 @@ def main():
 
     with tempfile.TemporaryDirectory() as home:
         faces.ensure_weights(Path(home))
-        if arguments.calibrate:
+        if arguments.peak_memory:
+            print_peak_memory(arguments.peak_memory)
+        elif arguments.calibrate:
             calibrate()
+        elif arguments.calibrate_quality:
+            calibrate_quality()
         elif arguments.compare:
             compare()
         else:
@@ -86,8 +106,46 @@ def bench(stages):
         f"bench: face_search_12mp {ours:.2f} s "
         f"reference: deepface_represent_12mp {reference:.2f} s"
     )
+    ours_peak = peak_memory_in_new_process("ours")
+    reference_peak = peak_memory_in_new_process("reference")
+    print(
+        f"bench: face_search_12mp_peak_memory {ours_peak / MB:.0f} MB "
+        f"reference: deepface_represent_12mp_peak_memory {reference_peak / MB:.0f} MB"
+    )
     for line in stage_lines:
         print(line)
+
+
+def peak_memory_in_new_process(pipeline):
+    """Return the peak resident size, in bytes, of a new Python process that
+    loads one pipeline and searches with the 12 MP photo once."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--peak-memory", pipeline],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(output.split()[-1])
+
+
+def print_peak_memory(pipeline):
+    data = make_12mp_jpeg(FACES_DIR / BENCH_FACE)
+    # Writing 5 to clear_refs resets the peak to the current resident size,
+    # so making the test photo, which briefly takes 400 MB, is not counted.
+    Path("/proc/self/clear_refs").write_text("5")
+    if pipeline == "ours":
+        search_from_bytes(data, make_gallery(GALLERY_SIZE))
+    else:
+        deepface_represent(data)
+    print(proc_status("VmHWM"))
+
+
+def proc_status(field):
+    """Return a size field of /proc/self/status, such as VmRSS, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def make_12mp_jpeg(face_file):
@@ -190,6 +248,86 @@ def calibrate():
         seconds = (time.perf_counter() - start) / len(images)
         print(f"\n{name}: {seconds:.2f} s per photo")
         print_pairs(labels, vectors)
+
+
+# Degradation steps for --calibrate-quality. Blur is a Gaussian whose
+# standard deviation is a share of the face width. Darkening scales every
+# channel. "small" scales the photo so that the face is that many pixels wide,
+# then back to its size, which loses detail as a distant face does.
+QUALITY_STEPS = {
+    "clean": [None],
+    "blur": [0.005, 0.01, 0.015, 0.02, 0.03, 0.04],
+    "dark": [0.3, 0.2, 0.12, 0.08, 0.06],
+    "small": [45, 35, 25, 18],
+}
+
+
+def calibrate_quality():
+    """Print, for each degradation step, the quality measures of the demo
+    photos and how far their vectors moved from the undegraded ones."""
+    from services import face_eval
+
+    labels, images = load_demo_faces()
+    clean = [faces.embed(image) for image in images]
+    limits = faces.CALIBRATION.quality
+    print(f"limits: {limits}")
+    print(
+        "step: photos with a face; brightness, sharpness and |turn| as "
+        "min/median/max; similarity to the undegraded photo min/median; "
+        "lowest same-person similarity; rejections by the limits"
+    )
+    for kind, levels in QUALITY_STEPS.items():
+        for level in levels:
+            measured, own, same_person, rejected = [], [], [], {}
+            for index, image in enumerate(images):
+                width = clean[index].face.width
+                degraded = degrade_step(face_eval, image, kind, level, width)
+                try:
+                    result = faces.embed(degraded, check_quality=False)
+                except faces.FaceError as error:
+                    rejected[error.code] = rejected.get(error.code, 0) + 1
+                    continue
+                measured.append(result.quality)
+                own.append(faces.similarity(result.vector, clean[index].vector))
+                same_person += [
+                    faces.similarity(result.vector, clean[other].vector)
+                    for other in range(len(images))
+                    if other != index and labels[other] == labels[index]
+                ]
+                try:
+                    faces.assess(degraded, result.face)
+                except faces.FaceError as error:
+                    rejected[error.code] = rejected.get(error.code, 0) + 1
+            print_quality_step(kind, level, measured, own, same_person, rejected)
+
+
+def degrade_step(face_eval, image, kind, level, face_width):
+    if kind == "blur":
+        return face_eval.blur(image, level * face_width)
+    if kind == "dark":
+        return face_eval.darken(image, level)
+    if kind == "small":
+        small = face_eval.rescale(image, level / face_width)
+        return small.resize(image.size, Image.Resampling.BICUBIC)
+    return image
+
+
+def print_quality_step(kind, level, measured, own, same_person, rejected):
+    def spread(values):
+        values = np.asarray(values)
+        return f"{values.min():.1f}/{np.median(values):.1f}/{values.max():.1f}"
+
+    if not measured:
+        print(f"  {kind} {level}: no face found; {rejected}")
+        return
+    print(
+        f"  {kind} {level}: {len(measured)} faces; "
+        f"brightness {spread([q.brightness for q in measured])}, "
+        f"sharpness {spread([q.sharpness for q in measured])}, "
+        f"|turn| {spread([abs(q.turn) for q in measured])}; "
+        f"own {min(own):.3f}/{np.median(own):.3f}; "
+        f"same person {min(same_person):.3f}; rejected {rejected}"
+    )
 
 
 def compare():

@@ -2,9 +2,11 @@
 
 dlib's HOG frontal face detector runs on a downscaled copy of the photo, and
 dlib's 5-point landmarks are found on the full-size photo. dlib then cuts the
-aligned 150 px face chip that the recognition model was trained on, and
-deepface's Dlib model embeds that chip with its own detection skipped.
-Comparing embeddings is a dot product, because every vector has unit length.
+aligned 150 px face chip that the recognition model was trained on. The chip's
+size, brightness, sharpness and turn are checked (services.face_quality), its
+brightness is evened out, and deepface's Dlib model embeds it with its own
+detection skipped. Comparing embeddings is a dot product, because every
+vector has unit length.
 
 deepface imports TensorFlow, so it is imported lazily, in _recognition_model.
 """
@@ -22,7 +24,9 @@ import numpy as np
 from flask_babel import lazy_gettext as _l
 from PIL import Image
 
+from services import face_quality
 from services.errors import InputError
+from services.face_quality import FaceQuality, QualityLimits
 
 MODEL_NAME = "Dlib"
 MODEL_VERSION = "dlib_face_recognition_resnet_model_v1"
@@ -34,29 +38,84 @@ DETECT_SIDE = 1024
 # dlib's HOG detector returned no box narrower than about 70 px in the image
 # it was given, or 36 px after one upsampling (demo faces scaled down in steps).
 MIN_DETECTABLE_PX = 70
-MIN_FACE_PX = 60
-# The largest face is used when it is this many times wider than the next one.
+# The largest usable face is used when it is this many times wider than the
+# next usable one.
 DOMINANT_FACE_RATIO = 1.5
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 
-# Bands on the cosine similarity of two embeddings, set with
-# `benchmarks/bench_face_search.py --calibrate` on the 15 labelled demo photos
-# of 6 people: same-person pairs scored 0.935 to 0.974, different-person pairs
-# 0.741 to 0.886. LIKELY_MIN is above every different-person pair and equals
-# deepface 0.0.103's own cosine threshold for Dlib (distance 0.07). REVIEW_MIN
-# leaves a margin of 0.07 for older or degraded photos, where same-person
-# scores fall, and puts 9 of the 91 different-person demo pairs up for review.
+
+@dataclass(frozen=True)
+class Calibration:
+    """Thresholds measured for one model, detector and chip.
+
+    `likely_min` and `review_min` are the lower bounds of the "likely" and
+    "review" bands of cosine similarity; `quality` contains the limits of a
+    usable face, and `method` names the scripts that measured them.
+    """
+
+    likely_min: float
+    review_min: float
+    quality: QualityLimits
+    method: str
+
+
+# Keyed by (MODEL_NAME, MODEL_VERSION, DETECTOR): a new model or detector
+# needs its own entry, measured as docs/faces.md describes.
+CALIBRATIONS = {
+    ("Dlib", "dlib_face_recognition_resnet_model_v1", "dlib_hog_frontal"): (
+        Calibration(
+            # demo/faces, 15 photos of 6 people: same-person pairs scored 0.935
+            # to 0.974, different-person pairs 0.741 to 0.886. likely_min is
+            # above every different-person pair and equals deepface 0.0.103's
+            # cosine threshold for Dlib (distance 0.07). review_min leaves 0.07
+            # for older or degraded photos and puts 9 of the 91
+            # different-person demo pairs up for review.
+            likely_min=0.93,
+            review_min=0.86,
+            quality=QualityLimits(
+                # A chip cut from a face under 60 px is mostly upscaling, and
+                # the detector finds none under about 36 px.
+                min_face_px=60,
+                # Demo photos: undegraded ones measured sharpness 78 or more.
+                # Blur of 2% of the face width gave 2.6 to 7.2 and moved the
+                # vectors to a median similarity of 0.972 with the originals;
+                # 1% gave 14 to 36 and 0.993.
+                min_sharpness=8.0,
+                warn_sharpness=20.0,
+                # Undegraded demo faces measured 97 or more. Darkened to 8%
+                # (7 to 13) the vectors kept a median similarity of 0.987 with
+                # exposure normalisation, but real dark photos are noisier.
+                min_brightness=10.0,
+                warn_brightness=30.0,
+                # Demo faces measured up to 0.18. NOTE: not measured on turned
+                # photos: taking the nose base as 0.3 eye distances in front of
+                # the eyes, 0.35 is about 50 degrees and 0.25 about 40 degrees.
+                max_turn=0.35,
+                warn_turn=0.25,
+            ),
+            method=(
+                "bands: bench_face_search.py --calibrate on demo/faces; "
+                "quality limits: bench_face_search.py --calibrate-quality on "
+                "demo/faces and blurred, darkened and downscaled copies"
+            ),
+        )
+    ),
+}
+CALIBRATION = CALIBRATIONS[(MODEL_NAME, MODEL_VERSION, DETECTOR)]
 # NOTE: the demo set has no East Asian faces, no children and no age gaps.
-# Recheck both values on the station's own confirmed matches.
-LIKELY_MIN = 0.93
-REVIEW_MIN = 0.86
+# Recheck the bands on the station's own confirmed matches.
+LIKELY_MIN = CALIBRATION.likely_min
+REVIEW_MIN = CALIBRATION.review_min
+MIN_FACE_PX = CALIBRATION.quality.min_face_px
 
 BAND_LABELS = {
     "likely": _l("很可能是同一人"),
     "review": _l("需人工核对"),
     "unlikely": _l("可能性低"),
 }
+# Messages for FaceQuality.warnings, shown beside the results of a search.
+WARNING_LABELS = face_quality.WARNINGS
 
 # deepface 0.0.103 looks for its weight files in $DEEPFACE_HOME/.deepface/weights
 # under the same names the face_recognition_models package uses.
@@ -75,7 +134,8 @@ _dlib_lock = threading.Lock()
 class FaceError(InputError):
     """A photo that cannot be searched, with a message for staff in Chinese.
 
-    `code` is "no_face", "several_faces" or "face_too_small".
+    `code` is "no_face", "several_faces", "no_face_at_point",
+    "face_too_small", "face_too_dark", "face_blurred" or "face_turned".
     """
 
 
@@ -107,11 +167,24 @@ class Face:
 
 @dataclass(frozen=True)
 class FaceVector:
-    """A unit-length float32 embedding, the face it came from and its model."""
+    """A unit-length float32 embedding, the face it came from and its model.
+
+    `quality` is None for vectors loaded from storage.
+    """
 
     vector: np.ndarray
     face: Face
     model: str = MODEL_VERSION
+    quality: FaceQuality | None = None
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    """A face box, its RGB face chip and its 5 landmarks in photo pixels."""
+
+    face: Face
+    chip: np.ndarray
+    landmarks: np.ndarray
 
 
 def ensure_weights(home: str | os.PathLike) -> Path:
@@ -160,51 +233,87 @@ def detect(
     return [_scale_face(face, scale) for face in faces]
 
 
-def choose_face(faces: list["Face"]) -> "Face":
-    """Return the face to embed, or raise FaceError when there is none or no
-    clearly largest one."""
-    if not faces:
-        raise FaceError(
-            "no_face",
-            _l(
-                "未检测到人脸。请上传正脸、清晰、光线充足的照片；"
-                "若人脸在照片中很小，请先裁剪到人脸附近再上传。"
-            ),
-        )
-    largest = max(faces, key=lambda face: face.area)
-    others = [face for face in faces if face is not largest]
-    if any(largest.width < face.width * DOMINANT_FACE_RATIO for face in others):
-        raise FaceError(
-            "several_faces",
-            _l(
-                "检测到多张人脸（%(count)d 张），请裁剪为只含一人的照片后再上传。",
-                count=len(faces),
-            ),
-        )
-    return largest
+def faces_for_picking(image: Image.Image) -> list["Face"]:
+    """Return every face that detect finds, ordered left to right.
+
+    Staff pick the face to search with, which embed then takes as `face`.
+    """
+    return sorted(detect(image), key=lambda face: (face.left, face.top))
 
 
-def embed(image: Image.Image, face: "Face | None" = None) -> "FaceVector":
+def face_at(image: Image.Image, x: int, y: int) -> "Face":
+    """Return the detected face whose box contains the point (x, y), in photo
+    pixels, or raise FaceError "no_face_at_point".
+
+    Lets the server trust only its own detection when staff click a face.
+    The smallest box wins where boxes overlap.
+    """
+    hits = [
+        face
+        for face in detect(image)
+        if face.left <= x < face.right and face.top <= y < face.bottom
+    ]
+    if not hits:
+        raise FaceError(
+            "no_face_at_point",
+            _l("所点位置没有检测到人脸，请点在人脸框内，或换一张照片。"),
+        )
+    return min(hits, key=lambda face: face.area)
+
+
+def choose_face(
+    faces: list["Face"],
+    image: Image.Image | None = None,
+    calibration: Calibration = CALIBRATION,
+) -> "Face":
+    """Return the face to embed, or raise FaceError.
+
+    Without `image`, the face must be the largest by DOMINANT_FACE_RATIO.
+    With `image`, faces that fail the quality limits are left out first, so
+    the largest sharp face wins. When none is usable, the error gives the
+    reason for the largest face.
+    """
+    if image is None:
+        return _dominant(faces, len(faces))
+    return _choose_aligned(image, faces, calibration.quality)[0].face
+
+
+def embed(
+    image: Image.Image,
+    face: "Face | None" = None,
+    check_quality: bool = True,
+    calibration: Calibration = CALIBRATION,
+) -> "FaceVector":
     """Embed one face of a PIL image and return its FaceVector.
 
-    Uses `face` when given, otherwise the face choose_face picks from detect.
-    Raises FaceError when there is no usable face or it is under MIN_FACE_PX.
+    Uses `face` when given, for example the one staff picked from
+    faces_for_picking, otherwise the face that choose_face picks. Raises
+    FaceError when there is no usable face. With `check_quality` False only
+    the size limit applies, and failed limits are left to the warnings.
     """
+    limits = calibration.quality
+    if not check_quality:
+        limits = _size_only(limits)
     if face is None:
-        face = choose_face(detect(image))
-    size = min(face.width, face.height)
-    if size < MIN_FACE_PX:
-        raise FaceError(
-            "face_too_small",
-            _l(
-                "人脸太小（约 %(size)d 像素宽），至少需要 %(minimum)d 像素。"
-                "请使用人脸更大、更清晰的照片，或靠近后重新拍摄。",
-                size=size,
-                minimum=MIN_FACE_PX,
-            ),
-        )
-    chip = face_chip(image, face)
-    return FaceVector(vector=embed_chip(chip), face=face)
+        aligned, quality = _choose_aligned(image, detect(image), limits)
+    else:
+        aligned, quality = _align_and_judge(image, _clip(face, image), limits)
+    chip = face_quality.normalise_exposure(aligned.chip)
+    return FaceVector(vector=embed_chip(chip), face=aligned.face, quality=quality)
+
+
+def assess(
+    image: Image.Image, face: "Face", calibration: Calibration = CALIBRATION
+) -> FaceQuality:
+    """Measure one face and return its FaceQuality, with warnings filled in,
+    or raise FaceError when it fails a limit."""
+    _, quality = _align_and_judge(image, _clip(face, image), calibration.quality)
+    return quality
+
+
+def align(image: Image.Image, face: "Face") -> AlignedFace:
+    """Find the 5 landmarks of `face` and cut its aligned chip."""
+    return _align(image, face, CHIP_SIZE, CHIP_PADDING)
 
 
 def face_chip(
@@ -213,27 +322,8 @@ def face_chip(
     size: int = CHIP_SIZE,
     padding: float = CHIP_PADDING,
 ) -> np.ndarray:
-    """Cut the aligned face chip: eyes level, scaled to `size` pixels.
-
-    Landmarks and the chip come from a crop around the face, so a 12 MP photo
-    is never copied into a numpy array whole.
-    """
-    margin = max(face.width, face.height)
-    crop_box = (
-        max(face.left - margin, 0),
-        max(face.top - margin, 0),
-        min(face.right + margin, image.width),
-        min(face.bottom + margin, image.height),
-    )
-    pixels = np.asarray(image.crop(crop_box).convert("RGB"))
-    box = dlib.rectangle(
-        face.left - crop_box[0],
-        face.top - crop_box[1],
-        face.right - crop_box[0],
-        face.bottom - crop_box[1],
-    )
-    landmarks = _shape_predictor()(pixels, box)
-    return dlib.get_face_chip(pixels, landmarks, size=size, padding=padding)
+    """Cut the aligned face chip: eyes level, scaled to `size` pixels."""
+    return _align(image, face, size, padding).chip
 
 
 def embed_chip(chip: np.ndarray) -> np.ndarray:
@@ -261,13 +351,21 @@ def similarity(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.dot(first, second))
 
 
-def band(similarity: float) -> str:
+def band(similarity: float, calibration: Calibration = CALIBRATION) -> str:
     """Return "likely", "review" or "unlikely" for a cosine similarity."""
-    if similarity >= LIKELY_MIN:
+    if similarity >= calibration.likely_min:
         return "likely"
-    if similarity >= REVIEW_MIN:
+    if similarity >= calibration.review_min:
         return "review"
     return "unlikely"
+
+
+def calibration_for(model_name: str, model_version: str, detector: str):
+    """Return the Calibration stored for a model, or raise KeyError."""
+    key = (model_name, model_version, detector)
+    if key not in CALIBRATIONS:
+        raise KeyError(f"no calibration stored for {key}")
+    return CALIBRATIONS[key]
 
 
 def vector_to_bytes(vector: np.ndarray) -> bytes:
@@ -282,6 +380,125 @@ def vector_from_bytes(data: bytes) -> np.ndarray:
     if len(data) != VECTOR_SIZE * 4:
         raise ValueError(f"expected {VECTOR_SIZE * 4} bytes, got {len(data)}")
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+def _no_face_error():
+    return FaceError(
+        "no_face",
+        _l(
+            "未检测到人脸。请上传正脸、清晰、光线充足的照片；"
+            "若人脸在照片中很小，请先裁剪到人脸附近再上传。"
+        ),
+    )
+
+
+def _several_faces_error(count):
+    return FaceError(
+        "several_faces",
+        _l(
+            "检测到多张人脸（%(count)d 张），请在照片上点选要比对的人脸，"
+            "或裁剪为只含一人的照片后再上传。",
+            count=count,
+        ),
+    )
+
+
+def _dominant(faces, count):
+    """Return the largest face, or raise FaceError unless it is wider than
+    every other by DOMINANT_FACE_RATIO. `count` is for the message."""
+    if not faces:
+        raise _no_face_error()
+    largest = max(faces, key=lambda face: face.area)
+    others = [face for face in faces if face is not largest]
+    if any(largest.width < face.width * DOMINANT_FACE_RATIO for face in others):
+        raise _several_faces_error(count)
+    return largest
+
+
+def _choose_aligned(image, faces, limits):
+    """Return the aligned face and quality of the largest usable face.
+
+    Raises FaceError "no_face", "several_faces" when two usable faces are of
+    similar size, or the largest face's own rejection when none is usable.
+    """
+    if not faces:
+        raise _no_face_error()
+    judged = {}
+    first_rejection = None
+    for face in sorted(faces, key=lambda face: face.area, reverse=True):
+        try:
+            judged[face] = _align_and_judge(image, face, limits)
+        except FaceError as error:
+            first_rejection = first_rejection or error
+    if not judged:
+        raise first_rejection
+    return judged[_dominant(list(judged), len(faces))]
+
+
+def _align_and_judge(image, face, limits):
+    """Return (AlignedFace, FaceQuality) or raise the FaceError of the first
+    failed limit. The size limit is checked before the landmarks are found."""
+    size = min(face.width, face.height)
+    aligned = None
+    if size < limits.min_face_px:
+        quality = FaceQuality(size=size, brightness=0.0, sharpness=0.0, turn=0.0)
+    else:
+        aligned = align(image, face)
+        quality = face_quality.measure(aligned.chip, aligned.landmarks, size)
+    rejection, quality = face_quality.judge(quality, limits)
+    if rejection is not None:
+        raise FaceError(rejection.code, rejection.message)
+    return aligned, quality
+
+
+def _size_only(limits):
+    return QualityLimits(
+        min_face_px=limits.min_face_px,
+        min_sharpness=0.0,
+        warn_sharpness=limits.warn_sharpness,
+        min_brightness=0.0,
+        warn_brightness=limits.warn_brightness,
+        max_turn=float("inf"),
+        warn_turn=limits.warn_turn,
+    )
+
+
+def _clip(face, image):
+    """Return `face` clipped to the photo, since a picked box may come from
+    outside this module."""
+    return Face(
+        left=min(max(face.left, 0), image.width),
+        top=min(max(face.top, 0), image.height),
+        right=min(max(face.right, 0), image.width),
+        bottom=min(max(face.bottom, 0), image.height),
+        score=face.score,
+    )
+
+
+def _align(image, face, size, padding):
+    """Find the landmarks and cut the chip from a crop around the face, so a
+    12 MP photo is never copied into a numpy array whole."""
+    margin = max(face.width, face.height)
+    crop_box = (
+        max(face.left - margin, 0),
+        max(face.top - margin, 0),
+        min(face.right + margin, image.width),
+        min(face.bottom + margin, image.height),
+    )
+    pixels = np.asarray(image.crop(crop_box).convert("RGB"))
+    box = dlib.rectangle(
+        face.left - crop_box[0],
+        face.top - crop_box[1],
+        face.right - crop_box[0],
+        face.bottom - crop_box[1],
+    )
+    landmarks = _shape_predictor()(pixels, box)
+    chip = dlib.get_face_chip(pixels, landmarks, size=size, padding=padding)
+    points = np.array(
+        [(point.x + crop_box[0], point.y + crop_box[1]) for point in landmarks.parts()],
+        dtype=np.float64,
+    )
+    return AlignedFace(face=face, chip=chip, landmarks=points)
 
 
 @cache
@@ -353,23 +570,66 @@ def _scale_face(face, scale):
     )
 
 
+# Gallery rows live in float32 blocks of BLOCK_ROWS rows (64 MB), so adding a
+# vector copies at most one block.
+BLOCK_ROWS = 131072
+FIRST_BLOCK_ROWS = 64
+# Galleries of at least this many rows also get a float16 index (faiss, when
+# it is installed) whose scores pick the rows to score exactly.
+INDEX_MIN_ROWS = 100_000
+# faiss stores each value as float16 with a relative error of at most 2**-11
+# (measured: 0.000489). Doubling that, and adding 2**-15 for float32
+# rounding in both dot products, bounds the error of an index score, in units
+# of |query| * the largest row norm.
+INDEX_ERROR = 2**-10 + 2**-15
+
+
 class Gallery:
-    """Gallery embeddings held as one float32 matrix, searched exactly.
+    """Gallery embeddings held as float32 blocks and searched exactly.
+
+    Every search returns the ids and similarities that one float32
+    matrix-vector product over all rows followed by a full sort would return,
+    up to float32 rounding (ids whose similarities tie within about 1e-7 may
+    swap places). When faiss is installed, galleries
+    of INDEX_MIN_ROWS rows or more also keep a float16 copy in faiss, split
+    into one shard per CPU so that a query uses every core. Its scores, each
+    within INDEX_ERROR of the exact one, select every row that can still be
+    among the best, and only those rows are scored in float32 (see
+    _Float16Index.top_rows). Rows added after the index was built are
+    scored in float32 directly, and the index is rebuilt once they fill a
+    block.
 
     Several vectors may share an id, such as the photos of one missing-person
-    report. Vectors must be unit length, as embed returns them. A search takes
-    a snapshot of the rows, so one that runs while another thread changes the
-    gallery reads either the old or the new contents, never a mix.
+    report. Vectors should be unit length, as embed returns them. A search
+    takes a snapshot of the rows, so one that runs while another thread
+    changes the gallery reads either the old or the new contents, never a mix.
     """
 
-    def __init__(self, ids=(), vectors=()):
+    def __init__(self, ids=(), vectors=(), use_index: bool = True):
+        self.use_index = use_index
         self._lock = threading.Lock()
-        self._publish(np.empty((0, VECTOR_SIZE), dtype=np.float32), [], 0)
+        self._publish([], [], 0, None)
         if len(ids):
             self.replace(ids, vectors)
 
     def __len__(self):
         return self._count
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the float32 blocks, spare rows included, and of the index."""
+        return sum(block.nbytes for block in self._blocks) + self.index_nbytes
+
+    @property
+    def index_nbytes(self) -> int:
+        """Bytes of the float16 index, which faiss allocates outside Python."""
+        index = self._snapshot[3]
+        return index.nbytes if index is not None else 0
+
+    @property
+    def indexed(self) -> bool:
+        """Whether searches use the float16 index."""
+        return self._snapshot[3] is not None
 
     def replace(self, ids, vectors) -> None:
         """Replace the whole gallery, for example after loading it from the
@@ -383,74 +643,243 @@ class Gallery:
                 f"expected {len(ids)} vectors of {VECTOR_SIZE} values, "
                 f"got shape {rows.shape}"
             )
+        blocks = _split(rows)
+        index = self._build_index(blocks, len(ids))
         with self._lock:
-            self._publish(rows, ids, len(ids))
+            self._publish(blocks, ids, len(ids), index)
 
     def add(self, id, vector: np.ndarray) -> None:
+        """Add one vector. The call that fills a block past the index rebuilds
+        the index, which took about 1 s for 1,000,000 rows."""
         row = np.asarray(vector, dtype=np.float32)
         if row.shape != (VECTOR_SIZE,):
             raise ValueError(f"expected {VECTOR_SIZE} values, got shape {row.shape}")
         with self._lock:
-            count = self._count
-            rows, ids = self._rows, self._ids
-            if count == len(rows):
-                # Grow into new arrays: running searches keep the old ones.
-                rows = np.empty((max(2 * count, 64), VECTOR_SIZE), dtype=np.float32)
-                rows[:count] = self._rows[:count]
-                ids = self._ids[:count]
-            # Rows past `count` are outside every snapshot taken so far.
-            rows[count] = row
-            ids.append(id)
-            self._publish(rows, ids, count + 1)
+            blocks = list(self._blocks)
+            used = self._count - BLOCK_ROWS * (len(blocks) - 1) if blocks else 0
+            if not blocks or used == BLOCK_ROWS:
+                blocks.append(_empty_rows(FIRST_BLOCK_ROWS))
+                used = 0
+            elif used == len(blocks[-1]):
+                # Grow into a new array: running searches keep the old one.
+                grown = _empty_rows(min(2 * used, BLOCK_ROWS))
+                grown[:used] = blocks[-1][:used]
+                blocks[-1] = grown
+            # Rows past `used` are outside every snapshot taken so far, and
+            # so are ids past the snapshot's count.
+            blocks[-1][used] = row
+            self._ids.append(id)
+            count = self._count + 1
+            index = self._snapshot[3]
+            unindexed = count - (index.count if index is not None else 0)
+            if unindexed >= BLOCK_ROWS or (index is None and count == INDEX_MIN_ROWS):
+                index = self._build_index(blocks, count)
+            self._publish(blocks, self._ids, count, index)
 
     def remove(self, id) -> int:
         """Remove every vector stored under `id`; return how many there were."""
         with self._lock:
-            ids = self._ids[: self._count]
-            keep = [index for index, value in enumerate(ids) if value != id]
-            removed = len(ids) - len(keep)
+            views, ids, count, _ = self._snapshot
+            keep = np.fromiter((value != id for value in ids[:count]), bool, count)
+            removed = count - int(keep.sum())
             if removed:
-                rows = self._rows[keep]
-                self._publish(rows, [ids[index] for index in keep], len(keep))
+                rows = _empty_rows(count - removed)
+                filled = 0
+                for start, block in _starts(views):
+                    kept = block[keep[start : start + len(block)]]
+                    rows[filled : filled + len(kept)] = kept
+                    filled += len(kept)
+                kept_ids = [value for value in ids[:count] if value != id]
+                blocks = _split(rows)
+                index = self._build_index(blocks, len(kept_ids))
+                self._publish(blocks, kept_ids, len(kept_ids), index)
             return removed
 
     def search(self, vector: np.ndarray, k: int = 10) -> list[tuple]:
         """Return up to `k` (id, similarity) pairs, most similar first.
 
-        Each id appears once, with the best similarity of its vectors.
+        Each id appears once, with the best similarity of its vectors. Equal
+        similarities are ordered by when the vectors were added.
         """
-        rows, ids = self._snapshot
+        views, ids, count, index = self._snapshot
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (VECTOR_SIZE,):
             raise ValueError(f"expected {VECTOR_SIZE} values, got shape {query.shape}")
-        if k <= 0 or len(rows) == 0:
+        if k <= 0 or count == 0:
             return []
 
-        similarities = rows @ query
-        candidates = k
+        scorer = _Scorer(views, count, index, query)
+        depth = min(k, count)
         while True:
-            best = _best_ids(similarities, ids, candidates, k)
+            best = _distinct_ids(ids, *scorer.top_rows(depth), k)
             # Fewer than k distinct ids among the top rows: look further down.
-            if len(best) == k or candidates >= len(rows):
+            if len(best) == k or depth == count:
                 return best
-            candidates *= 2
+            depth = min(depth * 2, count)
 
-    def _publish(self, rows, ids, count):
-        self._rows, self._ids, self._count = rows, ids, count
-        self._snapshot = (rows[:count], ids)
+    def _build_index(self, blocks, count):
+        if not self.use_index or count < INDEX_MIN_ROWS or _faiss() is None:
+            return None
+        return _Float16Index(blocks, count)
+
+    def _publish(self, blocks, ids, count, index):
+        self._blocks, self._ids, self._count = blocks, ids, count
+        views = list(blocks)
+        if views:
+            used = count - BLOCK_ROWS * (len(views) - 1)
+            views[-1] = views[-1][:used]
+        self._snapshot = (tuple(views), ids, count, index)
 
 
-def _best_ids(similarities, ids, candidates, k):
-    """Return the first `k` distinct ids among the `candidates` top rows."""
-    if candidates < len(similarities):
-        top = np.argpartition(-similarities, candidates - 1)[:candidates]
-    else:
-        top = np.arange(len(similarities))
-    top = top[np.argsort(-similarities[top], kind="stable")]
+class _Scorer:
+    """Exact top rows of one query against one snapshot."""
 
+    def __init__(self, views, count, index, query):
+        self.views, self.count, self.index, self.query = views, count, index, query
+        self._similarities = None
+
+    def top_rows(self, depth):
+        """Return the row numbers of the `depth` most similar rows and their
+        float32 similarities, most similar first, ties by row number."""
+        if self.index is None:
+            similarities = self._all_similarities()
+            rows = _top_positions(similarities, depth)
+            return _ordered(rows, similarities[rows])
+
+        rows, similarities = self.index.top_rows(self.query, depth, self.views)
+        # Rows added since the index was built are scored directly.
+        tail = np.arange(self.index.count, self.count)
+        if len(tail):
+            rows = np.concatenate([rows, tail])
+            tail_similarities = _gather(self.views, tail) @ self.query
+            similarities = np.concatenate([similarities, tail_similarities])
+        rows, similarities = _ordered(rows, similarities)
+        return rows[:depth], similarities[:depth]
+
+    def _all_similarities(self):
+        if self._similarities is None:
+            self._similarities = np.empty(self.count, dtype=np.float32)
+            for start, block in _starts(self.views):
+                end = start + len(block)
+                np.dot(block, self.query, out=self._similarities[start:end])
+        return self._similarities
+
+
+class _Float16Index:
+    """A faiss float16 copy of the first `count` rows, split into shards that
+    faiss searches in parallel."""
+
+    def __init__(self, blocks, count):
+        faiss = _faiss()
+        self.count = count
+        self.shards = faiss.IndexShards(VECTOR_SIZE, True, True)
+        self.max_norm = 0.0
+        self._lock = threading.Lock()
+        shards = min(_cpu_count(), len(blocks))
+        for part in np.array_split(np.arange(len(blocks)), shards):
+            shard = faiss.IndexScalarQuantizer(
+                VECTOR_SIZE, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+            )
+            for block_number in part:
+                block = blocks[block_number][: count - block_number * BLOCK_ROWS]
+                shard.add(np.ascontiguousarray(block))
+                self.max_norm = max(self.max_norm, float(_row_norms(block).max()))
+            self.shards.add_shard(shard)
+        self.nbytes = count * VECTOR_SIZE * 2
+
+    def top_rows(self, query, depth, views):
+        """Return the exact `depth` most similar indexed rows and their float32
+        similarities, unordered.
+
+        Every index score is within `error` of the exact one. So a row outside
+        the exact top `depth` can be skipped when its index score is below
+        `floor`, the depth-th best index score less twice the error: the depth
+        rows at or above that score are all exactly within one error of it.
+        faiss returns rows best first, so once the last returned row is below
+        the floor, every row it did not return is too.
+        """
+        error = INDEX_ERROR * float(np.linalg.norm(query)) * self.max_norm
+        wanted = min(2 * depth + 16, self.count)
+        while True:
+            with self._lock:
+                scores, rows = self.shards.search(query[np.newaxis], wanted)
+            scores, rows = scores[0], rows[0]
+            floor = scores[depth - 1] - 2 * error
+            if scores[-1] < floor or wanted == self.count:
+                break
+            wanted = min(2 * wanted, self.count)
+        rows = rows[scores >= floor]
+        return rows, _gather(views, rows) @ query
+
+
+@cache
+def _faiss():
+    """Return the faiss module, or None when it is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+def _cpu_count():
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _empty_rows(count):
+    return np.empty((count, VECTOR_SIZE), dtype=np.float32)
+
+
+def _split(rows):
+    """Return views of `rows` in blocks of BLOCK_ROWS, the last one shorter."""
+    return [
+        rows[start : start + BLOCK_ROWS] for start in range(0, len(rows), BLOCK_ROWS)
+    ]
+
+
+def _starts(views):
+    """Yield (first row number, block) for each block of a snapshot."""
+    start = 0
+    for block in views:
+        yield start, block
+        start += len(block)
+
+
+def _gather(views, rows):
+    """Return the float32 rows with the given row numbers, in that order."""
+    gathered = _empty_rows(len(rows))
+    blocks = np.asarray(rows) // BLOCK_ROWS
+    for block_number in np.unique(blocks):
+        chosen = blocks == block_number
+        gathered[chosen] = views[block_number][rows[chosen] % BLOCK_ROWS]
+    return gathered
+
+
+def _row_norms(rows):
+    return np.sqrt(np.einsum("ij,ij->i", rows, rows))
+
+
+def _top_positions(values, count):
+    """Return the positions of the `count` largest values, unordered."""
+    if count >= len(values):
+        return np.arange(len(values))
+    return np.argpartition(values, len(values) - count)[len(values) - count :]
+
+
+def _ordered(rows, similarities):
+    """Sort rows by similarity, most similar first, ties by row number."""
+    order = np.lexsort((rows, -similarities))
+    return rows[order], similarities[order]
+
+
+def _distinct_ids(ids, rows, similarities, k):
+    """Return the first `k` distinct ids of the ordered rows with their
+    similarities."""
     best = {}
-    for index in top:
-        best.setdefault(ids[index], float(similarities[index]))
+    for row, value in zip(rows, similarities, strict=True):
+        best.setdefault(ids[row], float(value))
         if len(best) == k:
             break
     return list(best.items())
