@@ -111,6 +111,26 @@ def faces_reembed(background):
     click.echo(f"已重新提取 {embedded} 张照片的人脸特征，失败 {failed} 张。")
 
 
+@faces_cli.command("evaluate")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--no-reference",
+    is_flag=True,
+    help="不测量 deepface 原始流程（省去加载 TensorFlow 的时间）。",
+)
+def faces_evaluate(folder, no_reference):
+    """Measure face search on FOLDER (photos and labels.csv); print JSON."""
+    import json
+
+    from services import face_eval
+
+    try:
+        figures = face_eval.evaluate(Path(folder), reference=not no_reference)
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(f"无法评估：{error}") from error
+    click.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+
+
 @faces_cli.command("search")
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", default=10, show_default=True, help="列出的候选人数。")

@@ -138,3 +138,20 @@ def test_reembed_replaces_old_model_vectors(demo_app):
         assert FaceVector.select().count() == 2 * photos
         _, size = gallery.search(np.ones(128, dtype=np.float32) / np.sqrt(128))
         assert size == 10
+
+
+def test_faces_evaluate_prints_json(app):
+    result = app.test_cli_runner().invoke(
+        args=["faces", "evaluate", str(Path("demo/faces").resolve()), "--no-reference"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output[result.output.index("{") :])
+    assert figures["photos"] == 15
+    assert figures["ours"]["rank1"] == 1.0
+    assert figures["ours"]["at_threshold"]["far"] == 0.0
+
+
+def test_faces_evaluate_needs_labels(app, tmp_path):
+    result = app.test_cli_runner().invoke(args=["faces", "evaluate", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "无法评估" in result.output
