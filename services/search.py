@@ -32,12 +32,20 @@ from db.search import SearchToken
 # side and the query side, so a long place still matches itself.
 TOKEN_MAX_LENGTH = 64
 MAX_PER_PAGE = 100
-# A case list without search text counts its rows only up to this number:
-# counting all 100,000 cases took 30-50 ms, a tenth of that 3-10 ms
-# (benchmarks/bench_case_search.py, 2 cores). A text search counts exactly.
-COUNT_LIMIT = 10_000
+# A case list without search text counts its rows only up to this number,
+# so a broad list costs about as much as a narrow one. With exact counts,
+# the p95 of the filtered lists in benchmarks/bench_case_search.py (100,000
+# cases, 2 cores) rose above 100 ms on SQLite; docs/search.md has figures.
+# A text search counts exactly, because it ranks every match anyway.
+COUNT_LIMIT = 1000
 # Later words of a longer query are ignored, which bounds the SQL it becomes.
 MAX_QUERY_WORDS = 8
+# A query of several terms, or of a Chinese word of three or more
+# characters, first finds the ids of its matches from the token index
+# alone. When there are at most this many, only their token rows are read
+# for the weights, because reading the weight from the table took most of
+# the time of a search. More ids make a long, slow IN list.
+MAX_MATCHED_IDS = 2000
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,8 @@ PLACE_BIGRAM_WEIGHT = 2
 # does not make 张伟 similar to 魏.
 SIMILAR_MIN_WEIGHT = ALIAS_NAME.fuzzy
 
-# Entries that mean the name is not known, which say nothing about identity.
+# Entries that mean the name is unknown. They do not identify anyone, so
+# similar_cases returns nothing for them.
 UNKNOWN_NAMES = frozenset({"不详", "姓名不详", "无名氏", "无名", "佚名", "未知"})
 
 # CJK Unified Ideographs with Extension A, the compatibility block and the
@@ -141,7 +150,7 @@ def _pinyin_syllables():
 
 
 SYLLABLES = _pinyin_syllables()
-LONGEST_SYLLABLE = max(map(len, SYLLABLES))
+MAX_SYLLABLE_LENGTH = max(map(len, SYLLABLES))
 # Bounds the work of split_pinyin on long or highly ambiguous letter strings.
 MAX_SPLITS = 16
 MAX_PINYIN_LENGTH = 60
@@ -152,7 +161,7 @@ class Page:
     """One page of results, with the number of all results.
 
     When `total_is_capped` is set, more than COUNT_LIMIT records match and
-    `total` is COUNT_LIMIT, so a page should show it as "10000+".
+    `total` is COUNT_LIMIT, so a page should show it as "1000+".
     """
 
     items: list
@@ -221,7 +230,7 @@ def split_pinyin(word):
         if start == len(word):
             return ((),)
         found = []
-        for end in range(min(len(word), start + LONGEST_SYLLABLE), start, -1):
+        for end in range(min(len(word), start + MAX_SYLLABLE_LENGTH), start, -1):
             if word[start:end] not in SYLLABLES:
                 continue
             for rest in splits_from(end):
@@ -442,7 +451,10 @@ def reindex_case(case):
 
 
 def reindex_report(report):
-    """Replace the tokens of `report`; call it inside the saving transaction."""
+    """Replace the tokens of `report`.
+
+    Call it inside the transaction that saves the report.
+    """
     _replace_tokens(SearchToken.REPORT, report.id, report_tokens(report))
 
 
@@ -475,7 +487,7 @@ def rebuild_index(batch_size=1000):
     """Rebuild the tokens of every case and report, for records saved
     before this index existed or after the token rules change.
 
-    Runs in one transaction; returns the numbers of cases and reports.
+    Runs in one transaction and returns the numbers of cases and reports.
     """
     with database.atomic():
         SearchToken.delete().execute()
@@ -547,12 +559,15 @@ def search_cases(
     per_page=20,
 ):
     """Return a Page of the cases `user` may see that match `text` and the
-    filters, best match first, else newest first.
+    filters.
 
+    Matches of `text` come best first, then newest (created_at) first, with
+    an exact total. Without text, cases come newest first, or latest found
+    first when a found date is filtered, and the total stops at COUNT_LIMIT.
     `status` and `placement` take one value or a list. Ages match when the
-    case's age range overlaps [age_from, age_to]; a case without any age
-    never matches an age filter. `found_from` and `found_to` are dates,
-    both inclusive.
+    case's age range overlaps [age_from, age_to], so a case without any age
+    never matches an age filter. `found_from` and `found_to` are dates, both
+    inclusive.
     """
     query = Case.visible_to(user)
     query = filter_cases(
@@ -568,7 +583,14 @@ def search_cases(
     )
     terms = query_terms(text)
     if not terms:
-        query = query.order_by(Case.created_at.desc(), Case.id.desc())
+        # A list filtered by found date is ordered by it, so the found_at
+        # index both selects and orders the rows. Ordered by created_at
+        # instead, a range of past dates made SQLite read and sort up to
+        # 45,000 of 100,000 rows.
+        if found_from or found_to:
+            query = query.order_by(Case.found_at.desc(), Case.id.desc())
+        else:
+            query = query.order_by(Case.created_at.desc(), Case.id.desc())
         return _page(query, page, per_page)
 
     matches = _matches(SearchToken.CASE, terms)
@@ -626,7 +648,7 @@ def similar_cases(name, age_min, age_max, *, exclude_id=None, limit=5):
             SearchToken.object_id, fn.SUM(SearchToken.weight).alias("score")
         )
         .where(
-            (SearchToken.kind == SearchToken.CASE)
+            _kind_is(SearchToken.CASE)
             & SearchToken.token.in_(tokens)
             & (SearchToken.weight >= SIMILAR_MIN_WEIGHT)
         )
@@ -656,21 +678,50 @@ def similar_cases(name, age_min, age_max, *, exclude_id=None, limit=5):
 def _matches(kind, terms):
     """Select (object_id, score) of the records of `kind` matching every term.
 
-    One grouped index lookup over the tokens of all terms. The HAVING
-    clause then keeps the records that match each term. It counts a term's
-    bigrams per record, which works because a record holds each token once.
+    The score sums the weights of the record's rows among the tokens of all
+    terms. A record matches a term with one of its any_of tokens or with all
+    of its bigrams. Counting the bigrams per record works because a record
+    contains each token once.
     """
-    tokens = set().union(*(term.any_of | term.all_of for term in terms))
+    tokens = sorted(set().union(*(term.any_of | term.all_of for term in terms)))
     query = (
         SearchToken.select(
             SearchToken.object_id, fn.SUM(SearchToken.weight).alias("score")
         )
-        .where(SearchToken.token.in_(sorted(tokens)) & _kind_is(kind))
+        .where(SearchToken.token.in_(tokens) & _kind_is(kind))
         .group_by(SearchToken.object_id)
     )
-    if len(terms) > 1 or terms[0].all_of:
-        query = query.having(reduce(operator.and_, map(_term_matched, terms)))
+    if len(terms) == 1 and not terms[0].all_of:
+        return query.alias("matches")
+
+    # Several terms, or the bigrams of one, usually match far fewer records
+    # than their tokens have rows. Finding those records first from the
+    # index saves most of the weight reads.
+    matched = reduce(operator.and_, map(_term_matched, terms))
+    ids = _matched_ids(kind, tokens, matched)
+    if ids is None:
+        query = query.having(matched)
+    else:
+        query = query.where(SearchToken.object_id.in_(ids))
     return query.alias("matches")
+
+
+def _matched_ids(kind, tokens, matched):
+    """Return the ids of the records with `tokens` that satisfy `matched`,
+    or None when there are more than MAX_MATCHED_IDS.
+
+    The query reads token, kind and object_id only, which the
+    (token, kind, object_id) index contains, so no table row is read.
+    """
+    query = (
+        SearchToken.select(SearchToken.object_id)
+        .where(SearchToken.token.in_(tokens) & _kind_is(kind))
+        .group_by(SearchToken.object_id)
+        .having(matched)
+        .limit(MAX_MATCHED_IDS + 1)
+    )
+    ids = [object_id for (object_id,) in query.tuples()]
+    return None if len(ids) > MAX_MATCHED_IDS else ids
 
 
 def _kind_is(kind):
@@ -678,7 +729,7 @@ def _kind_is(kind):
         return SearchToken.kind == kind
     # Without ANALYZE statistics, SQLite 3.40 read every token row of the
     # kind through the (kind, object_id) index, because it returns them in
-    # GROUP BY order: 300 ms instead of 3 ms for a name among 100,000 cases.
+    # GROUP BY order: 300 ms instead of 4 ms for a name among 20,000 cases.
     # kind || '' is not indexed, so the (token, kind, object_id) index wins.
     return SearchToken.kind.concat("") == kind
 

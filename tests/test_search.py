@@ -14,6 +14,7 @@ START = datetime(2026, 3, 1, 9, 0)
 
 @pytest.fixture
 def context(app, users):
+    """Run the test in an app context, with the stations and users created."""
     with app.app_context():
         yield
         database.close()
@@ -21,7 +22,7 @@ def context(app, users):
 
 @pytest.fixture
 def add_case(stations, users):
-    """Create and index a case; later calls get later created_at values."""
+    """Create and index a case. Each call gets a later created_at."""
     serials = itertools.count(1)
 
     def add(name="", station="yuexiu", aliases=(), case_number=None, **fields):
@@ -308,7 +309,11 @@ def test_place_found_by_fragment(context, users, add_case, query):
     assert find(users["staff"], query) == ["张伟"]
 
 
-def test_place_fragment_must_be_contiguous(context, users, add_case):
+@pytest.mark.parametrize("matched_ids", [search.MAX_MATCHED_IDS, 0])
+def test_place_fragment_must_be_contiguous(
+    context, users, add_case, monkeypatch, matched_ids
+):
+    monkeypatch.setattr(search, "MAX_MATCHED_IDS", matched_ids)
     add_case("张伟", found_place="广州火车站东广场")
 
     assert find(users["staff"], "火车东") == []
@@ -321,7 +326,11 @@ def test_long_place_found_whole(context, users, add_case):
     assert find(users["staff"], place) == ["张伟"]
 
 
-def test_every_word_must_match(context, users, add_case):
+@pytest.mark.parametrize("matched_ids", [search.MAX_MATCHED_IDS, 0])
+def test_every_word_must_match(context, users, add_case, monkeypatch, matched_ids):
+    # With MAX_MATCHED_IDS 0, the ids found first are too many to use, so
+    # the HAVING clause alone must keep the matches.
+    monkeypatch.setattr(search, "MAX_MATCHED_IDS", matched_ids)
     add_case("张伟", found_place="广州火车站")
     add_case("张伟", found_place="天河公园")
     add_case("李娜", found_place="广州火车站")
@@ -408,6 +417,43 @@ def test_pages_of_newest_first(context, users, add_case):
     assert beyond.total == 25
 
 
+def test_list_total_capped(context, users, add_case, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_LIMIT", 3)
+    for number in range(5):
+        add_case(f"张伟{number}")
+
+    first = search.search_cases(users["staff"], per_page=2)
+    last = search.search_cases(users["staff"], page=3, per_page=2)
+
+    assert first.total == 3
+    assert first.total_is_capped
+    assert first.has_next
+    assert names(last) == ["张伟0"]
+    assert not last.has_next
+
+
+def test_text_search_total_not_capped(context, users, add_case, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_LIMIT", 3)
+    for _ in range(5):
+        add_case("张伟")
+
+    page = search.search_cases(users["staff"], "张伟", per_page=2)
+
+    assert page.total == 5
+    assert not page.total_is_capped
+    assert page.pages == 3
+
+
+def test_found_date_filter_orders_by_found_date(context, users, add_case):
+    add_case("晚发现早登记", found_at=datetime(2026, 1, 20))
+    add_case("早发现晚登记", found_at=datetime(2026, 1, 2))
+    add_case("范围外", found_at=datetime(2025, 12, 1))
+
+    found = find(users["staff"], found_from=date(2026, 1, 1))
+
+    assert found == ["晚发现早登记", "早发现晚登记"]
+
+
 def test_text_search_pages(context, users, add_case):
     for number in range(7):
         add_case("张伟", found_place=f"火车站{number}号")
@@ -432,7 +478,7 @@ def test_page_arguments_clamped(context, users, add_case):
     assert names(page) == ["张伟"]
 
 
-# Who sees what.
+# Visibility by role, station and merging.
 
 
 def test_other_stations_invisible_to_staff(context, users, add_case):
@@ -544,7 +590,7 @@ def test_similar_cases_by_sound_and_age(context, add_case):
     assert similar_ids("张伟", 33, 38) == expected
 
 
-def test_similar_cases_without_age_ignore_age(context, add_case):
+def test_similar_cases_open_age_bounds(context, add_case):
     young = add_case("张伟", age_min=30, age_max=40)
     old = add_case("张伟", age_min=60, age_max=70)
 
