@@ -570,8 +570,10 @@ def _scale_face(face, scale):
     )
 
 
-# Gallery rows live in float32 blocks of BLOCK_ROWS rows (64 MB), so adding a
-# vector copies at most one block.
+# Rows from replace (the gallery loaded from the database) stay in one float32
+# matrix, so a search without the index is one matrix-vector product. Rows
+# added later go into blocks of up to BLOCK_ROWS rows (64 MB), so an add
+# copies at most one block.
 BLOCK_ROWS = 131072
 FIRST_BLOCK_ROWS = 64
 # Galleries of at least this many rows also get a float16 index (faiss, when
@@ -585,19 +587,20 @@ INDEX_ERROR = 2**-10 + 2**-15
 
 
 class Gallery:
-    """Gallery embeddings held as float32 blocks and searched exactly.
+    """Gallery embeddings held in float32 and searched exactly.
 
     Every search returns the ids and similarities that one float32
     matrix-vector product over all rows followed by a full sort would return,
-    up to float32 rounding (ids whose similarities tie within about 1e-7 may
-    swap places). When faiss is installed, galleries
-    of INDEX_MIN_ROWS rows or more also keep a float16 copy in faiss, split
-    into one shard per CPU so that a query uses every core. Its scores, each
-    within INDEX_ERROR of the exact one, select every row that can still be
-    among the best, and only those rows are scored in float32 (see
-    _Float16Index.top_rows). Rows added after the index was built are
-    scored in float32 directly, and the index is rebuilt once they fill a
-    block.
+    up to float32 rounding: ids whose similarities tie within about 1e-7 may
+    swap places.
+
+    When faiss is installed, galleries of INDEX_MIN_ROWS rows or more also keep
+    a float16 copy in faiss, split into one shard per CPU so that a query uses
+    every core. Its scores, each within INDEX_ERROR of the exact one, select
+    every row that can still be among the best, and only those rows are
+    scored in float32 (see _Float16Index.top_rows). Rows added after the index
+    was built are scored in float32 directly, and the index is rebuilt once
+    they fill a block.
 
     Several vectors may share an id, such as the photos of one missing-person
     report. Vectors should be unit length, as embed returns them. A search
@@ -608,7 +611,7 @@ class Gallery:
     def __init__(self, ids=(), vectors=(), use_index: bool = True):
         self.use_index = use_index
         self._lock = threading.Lock()
-        self._publish([], [], 0, None)
+        self._publish([], 0, [], None)
         if len(ids):
             self.replace(ids, vectors)
 
@@ -617,19 +620,19 @@ class Gallery:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the float32 blocks, spare rows included, and of the index."""
+        """Bytes of the float32 rows, spare rows included, and of the index."""
         return sum(block.nbytes for block in self._blocks) + self.index_nbytes
 
     @property
     def index_nbytes(self) -> int:
         """Bytes of the float16 index, which faiss allocates outside Python."""
-        index = self._snapshot[3]
+        index = self._snapshot.index
         return index.nbytes if index is not None else 0
 
     @property
     def indexed(self) -> bool:
         """Whether searches use the float16 index."""
-        return self._snapshot[3] is not None
+        return self._snapshot.index is not None
 
     def replace(self, ids, vectors) -> None:
         """Replace the whole gallery, for example after loading it from the
@@ -643,10 +646,10 @@ class Gallery:
                 f"expected {len(ids)} vectors of {VECTOR_SIZE} values, "
                 f"got shape {rows.shape}"
             )
-        blocks = _split(rows)
-        index = self._build_index(blocks, len(ids))
+        blocks = [rows] if len(rows) else []
+        index = self._build_index(_Snapshot.of(blocks, len(rows), ids, None))
         with self._lock:
-            self._publish(blocks, ids, len(ids), index)
+            self._publish(blocks, len(rows), ids, index)
 
     def add(self, id, vector: np.ndarray) -> None:
         """Add one vector. The call that fills a block past the index rebuilds
@@ -655,44 +658,46 @@ class Gallery:
         if row.shape != (VECTOR_SIZE,):
             raise ValueError(f"expected {VECTOR_SIZE} values, got shape {row.shape}")
         with self._lock:
-            blocks = list(self._blocks)
-            used = self._count - BLOCK_ROWS * (len(blocks) - 1) if blocks else 0
-            if not blocks or used == BLOCK_ROWS:
-                blocks.append(_empty_rows(FIRST_BLOCK_ROWS))
-                used = 0
-            elif used == len(blocks[-1]):
-                # Grow into a new array: running searches keep the old one.
-                grown = _empty_rows(min(2 * used, BLOCK_ROWS))
-                grown[:used] = blocks[-1][:used]
-                blocks[-1] = grown
+            blocks, used = list(self._blocks), self._used
+            if not blocks or used == len(blocks[-1]):
+                if blocks and used < BLOCK_ROWS:
+                    # Grow into a new array: running searches keep the old one.
+                    grown = _empty_rows(min(max(2 * used, 1), BLOCK_ROWS))
+                    grown[:used] = blocks[-1]
+                    blocks[-1] = grown
+                else:
+                    blocks.append(_empty_rows(FIRST_BLOCK_ROWS))
+                    used = 0
             # Rows past `used` are outside every snapshot taken so far, and
             # so are ids past the snapshot's count.
             blocks[-1][used] = row
             self._ids.append(id)
             count = self._count + 1
-            index = self._snapshot[3]
+            index = self._snapshot.index
             unindexed = count - (index.count if index is not None else 0)
             if unindexed >= BLOCK_ROWS or (index is None and count == INDEX_MIN_ROWS):
-                index = self._build_index(blocks, count)
-            self._publish(blocks, self._ids, count, index)
+                snapshot = _Snapshot.of(blocks, used + 1, self._ids, None)
+                index = self._build_index(snapshot)
+            self._publish(blocks, used + 1, self._ids, index)
 
     def remove(self, id) -> int:
         """Remove every vector stored under `id`; return how many there were."""
         with self._lock:
-            views, ids, count, _ = self._snapshot
-            keep = np.fromiter((value != id for value in ids[:count]), bool, count)
+            snapshot = self._snapshot
+            count = snapshot.count
+            keep = np.fromiter((value != id for value in snapshot.ids), bool, count)
             removed = count - int(keep.sum())
             if removed:
                 rows = _empty_rows(count - removed)
                 filled = 0
-                for start, block in _starts(views):
-                    kept = block[keep[start : start + len(block)]]
+                for start, view in zip(snapshot.starts, snapshot.views, strict=True):
+                    kept = view[keep[start : start + len(view)]]
                     rows[filled : filled + len(kept)] = kept
                     filled += len(kept)
-                kept_ids = [value for value in ids[:count] if value != id]
-                blocks = _split(rows)
-                index = self._build_index(blocks, len(kept_ids))
-                self._publish(blocks, kept_ids, len(kept_ids), index)
+                ids = [value for value in snapshot.ids if value != id]
+                blocks = [rows] if len(rows) else []
+                index = self._build_index(_Snapshot.of(blocks, len(rows), ids, None))
+                self._publish(blocks, len(rows), ids, index)
             return removed
 
     def search(self, vector: np.ndarray, k: int = 10) -> list[tuple]:
@@ -701,93 +706,130 @@ class Gallery:
         Each id appears once, with the best similarity of its vectors. Equal
         similarities are ordered by when the vectors were added.
         """
-        views, ids, count, index = self._snapshot
+        snapshot = self._snapshot
         query = np.asarray(vector, dtype=np.float32)
         if query.shape != (VECTOR_SIZE,):
             raise ValueError(f"expected {VECTOR_SIZE} values, got shape {query.shape}")
-        if k <= 0 or count == 0:
+        if k <= 0 or snapshot.count == 0:
             return []
 
-        scorer = _Scorer(views, count, index, query)
-        depth = min(k, count)
+        scorer = _Scorer(snapshot, query)
+        depth = min(k, snapshot.count)
         while True:
-            best = _distinct_ids(ids, *scorer.top_rows(depth), k)
+            best = _distinct_ids(snapshot.ids, *scorer.top_rows(depth), k)
             # Fewer than k distinct ids among the top rows: look further down.
-            if len(best) == k or depth == count:
+            if len(best) == k or depth == snapshot.count:
                 return best
-            depth = min(depth * 2, count)
+            depth = min(depth * 2, snapshot.count)
 
-    def _build_index(self, blocks, count):
-        if not self.use_index or count < INDEX_MIN_ROWS or _faiss() is None:
+    def _build_index(self, snapshot):
+        if not self.use_index or snapshot.count < INDEX_MIN_ROWS or _faiss() is None:
             return None
-        return _Float16Index(blocks, count)
+        return _Float16Index(snapshot)
 
-    def _publish(self, blocks, ids, count, index):
-        self._blocks, self._ids, self._count = blocks, ids, count
+    def _publish(self, blocks, used, ids, index):
+        self._blocks, self._used, self._ids = blocks, used, ids
+        self._snapshot = _Snapshot.of(blocks, used, ids, index)
+        self._count = self._snapshot.count
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The rows a search reads: `views` of the blocks' used rows, the row
+    number each view starts at, the ids of the rows and the index."""
+
+    views: tuple
+    starts: np.ndarray
+    ids: list
+    count: int
+    index: "_Float16Index | None"
+
+    @classmethod
+    def of(cls, blocks, used, ids, index):
         views = list(blocks)
         if views:
-            used = count - BLOCK_ROWS * (len(views) - 1)
             views[-1] = views[-1][:used]
-        self._snapshot = (tuple(views), ids, count, index)
+        lengths = [len(view) for view in views]
+        starts = np.cumsum([0, *lengths])[:-1].astype(np.int64)
+        return cls(tuple(views), starts, ids, sum(lengths), index)
+
+    def gather(self, rows):
+        """Return the float32 rows with the given row numbers, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        gathered = _empty_rows(len(rows))
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        for view_number in np.unique(which):
+            chosen = which == view_number
+            start = self.starts[view_number]
+            gathered[chosen] = self.views[view_number][rows[chosen] - start]
+        return gathered
+
+    def slices(self, begin, end):
+        """Yield the parts of the views that hold rows begin to end - 1."""
+        for start, view in zip(self.starts, self.views, strict=True):
+            low, high = max(begin - start, 0), min(end - start, len(view))
+            if low < high:
+                yield view[low:high]
 
 
 class _Scorer:
     """Exact top rows of one query against one snapshot."""
 
-    def __init__(self, views, count, index, query):
-        self.views, self.count, self.index, self.query = views, count, index, query
+    def __init__(self, snapshot, query):
+        self.snapshot, self.query = snapshot, query
         self._similarities = None
 
     def top_rows(self, depth):
         """Return the row numbers of the `depth` most similar rows and their
         float32 similarities, most similar first, ties by row number."""
-        if self.index is None:
+        index = self.snapshot.index
+        if index is None:
             similarities = self._all_similarities()
             rows = _top_positions(similarities, depth)
             return _ordered(rows, similarities[rows])
 
-        rows, similarities = self.index.top_rows(self.query, depth, self.views)
+        rows, similarities = index.top_rows(self.query, depth, self.snapshot)
         # Rows added since the index was built are scored directly.
-        tail = np.arange(self.index.count, self.count)
+        tail = np.arange(index.count, self.snapshot.count)
         if len(tail):
             rows = np.concatenate([rows, tail])
-            tail_similarities = _gather(self.views, tail) @ self.query
+            tail_similarities = self.snapshot.gather(tail) @ self.query
             similarities = np.concatenate([similarities, tail_similarities])
         rows, similarities = _ordered(rows, similarities)
         return rows[:depth], similarities[:depth]
 
     def _all_similarities(self):
         if self._similarities is None:
-            self._similarities = np.empty(self.count, dtype=np.float32)
-            for start, block in _starts(self.views):
-                end = start + len(block)
-                np.dot(block, self.query, out=self._similarities[start:end])
+            snapshot = self.snapshot
+            self._similarities = np.empty(snapshot.count, dtype=np.float32)
+            for start, view in zip(snapshot.starts, snapshot.views, strict=True):
+                end = start + len(view)
+                np.dot(view, self.query, out=self._similarities[start:end])
         return self._similarities
 
 
 class _Float16Index:
-    """A faiss float16 copy of the first `count` rows, split into shards that
-    faiss searches in parallel."""
+    """A faiss float16 copy of a snapshot's rows, split into shards that faiss
+    searches in parallel."""
 
-    def __init__(self, blocks, count):
+    def __init__(self, snapshot):
         faiss = _faiss()
-        self.count = count
+        self.count = snapshot.count
+        self.nbytes = self.count * VECTOR_SIZE * 2
         self.shards = faiss.IndexShards(VECTOR_SIZE, True, True)
         self.max_norm = 0.0
         self._lock = threading.Lock()
-        shards = min(_cpu_count(), len(blocks))
-        for part in np.array_split(np.arange(len(blocks)), shards):
+        bounds = np.linspace(0, self.count, _cpu_count() + 1).astype(int)
+        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
             shard = faiss.IndexScalarQuantizer(
                 VECTOR_SIZE, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
             )
-            for block_number in part:
-                block = blocks[block_number][: count - block_number * BLOCK_ROWS]
-                shard.add(np.ascontiguousarray(block))
-                self.max_norm = max(self.max_norm, float(_row_norms(block).max()))
+            for part in snapshot.slices(begin, end):
+                shard.add(np.ascontiguousarray(part))
+                self.max_norm = max(self.max_norm, float(_row_norms(part).max()))
             self.shards.add_shard(shard)
-        self.nbytes = count * VECTOR_SIZE * 2
 
-    def top_rows(self, query, depth, views):
+    def top_rows(self, query, depth, snapshot):
         """Return the exact `depth` most similar indexed rows and their float32
         similarities, unordered.
 
@@ -809,7 +851,7 @@ class _Float16Index:
                 break
             wanted = min(2 * wanted, self.count)
         rows = rows[scores >= floor]
-        return rows, _gather(views, rows) @ query
+        return rows, snapshot.gather(rows) @ query
 
 
 @cache
@@ -830,31 +872,6 @@ def _cpu_count():
 
 def _empty_rows(count):
     return np.empty((count, VECTOR_SIZE), dtype=np.float32)
-
-
-def _split(rows):
-    """Return views of `rows` in blocks of BLOCK_ROWS, the last one shorter."""
-    return [
-        rows[start : start + BLOCK_ROWS] for start in range(0, len(rows), BLOCK_ROWS)
-    ]
-
-
-def _starts(views):
-    """Yield (first row number, block) for each block of a snapshot."""
-    start = 0
-    for block in views:
-        yield start, block
-        start += len(block)
-
-
-def _gather(views, rows):
-    """Return the float32 rows with the given row numbers, in that order."""
-    gathered = _empty_rows(len(rows))
-    blocks = np.asarray(rows) // BLOCK_ROWS
-    for block_number in np.unique(blocks):
-        chosen = blocks == block_number
-        gathered[chosen] = views[block_number][rows[chosen] % BLOCK_ROWS]
-    return gathered
 
 
 def _row_norms(rows):
