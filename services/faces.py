@@ -51,7 +51,7 @@ class Calibration:
 
     `likely_min` and `review_min` are the lower bounds of the "likely" and
     "review" bands of cosine similarity; `quality` contains the limits of a
-    usable face, and `method` names the scripts that measured them.
+    usable face. `method` names the scripts that measured them.
     """
 
     likely_min: float
@@ -135,7 +135,8 @@ class FaceError(InputError):
     """A photo that cannot be searched, with a message for staff in Chinese.
 
     `code` is "no_face", "several_faces", "no_face_at_point",
-    "face_too_small", "face_too_dark", "face_blurred" or "face_turned".
+    "face_outside_photo", "face_too_small", "face_too_dark", "face_blurred" or
+    "face_turned".
     """
 
 
@@ -297,7 +298,7 @@ def embed(
     if face is None:
         aligned, quality = _choose_aligned(image, detect(image), limits)
     else:
-        aligned, quality = _align_and_judge(image, _clip(face, image), limits)
+        aligned, quality = _align_and_judge(image, _checked_box(face, image), limits)
     chip = face_quality.normalise_exposure(aligned.chip)
     return FaceVector(vector=embed_chip(chip), face=aligned.face, quality=quality)
 
@@ -307,7 +308,8 @@ def assess(
 ) -> FaceQuality:
     """Measure one face and return its FaceQuality, with warnings filled in,
     or raise FaceError when it fails a limit."""
-    _, quality = _align_and_judge(image, _clip(face, image), calibration.quality)
+    face = _checked_box(face, image)
+    _, quality = _align_and_judge(image, face, calibration.quality)
     return quality
 
 
@@ -463,16 +465,22 @@ def _size_only(limits):
     )
 
 
-def _clip(face, image):
-    """Return `face` clipped to the photo, since a picked box may come from
-    outside this module."""
-    return Face(
-        left=min(max(face.left, 0), image.width),
-        top=min(max(face.top, 0), image.height),
-        right=min(max(face.right, 0), image.width),
-        bottom=min(max(face.bottom, 0), image.height),
-        score=face.score,
+def _checked_box(face, image):
+    """Return `face`, or raise FaceError "face_outside_photo" when the box,
+    which may come from a page, is empty or lies outside the photo. A box
+    that only crosses the edge is kept, as dlib's own boxes may."""
+    inside = (
+        face.left < image.width
+        and face.top < image.height
+        and face.right > 0
+        and face.bottom > 0
     )
+    if face.width <= 0 or face.height <= 0 or not inside:
+        raise FaceError(
+            "face_outside_photo",
+            _l("所选人脸框不在照片范围内，请重新点选人脸。"),
+        )
+    return face
 
 
 def _align(image, face, size, padding):
@@ -757,9 +765,9 @@ class _Snapshot:
         """Return the float32 rows with the given row numbers, in that order."""
         rows = np.asarray(rows, dtype=np.int64)
         gathered = _empty_rows(len(rows))
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        for view_number in np.unique(which):
-            chosen = which == view_number
+        view_numbers = np.searchsorted(self.starts, rows, side="right") - 1
+        for view_number in np.unique(view_numbers):
+            chosen = view_numbers == view_number
             start = self.starts[view_number]
             gathered[chosen] = self.views[view_number][rows[chosen] - start]
         return gathered
@@ -830,26 +838,27 @@ class _Float16Index:
             self.shards.add_shard(shard)
 
     def top_rows(self, query, depth, snapshot):
-        """Return the exact `depth` most similar indexed rows and their float32
-        similarities, unordered.
+        """Return the indexed rows that can be among the `depth` most similar,
+        which include the exact top `depth`, with their float32 similarities.
 
-        Every index score is within `error` of the exact one. So a row outside
-        the exact top `depth` can be skipped when its index score is below
-        `floor`, the depth-th best index score less twice the error: the depth
-        rows at or above that score are all exactly within one error of it.
-        faiss returns rows best first, so once the last returned row is below
-        the floor, every row it did not return is too.
+        Every index score is within `error` of the float32 score. The `depth`
+        rows with the best index scores all score at least the depth-th index
+        score less `error`, so the exact depth-th best score does too. A row
+        whose index score is below `floor`, the depth-th index score less twice
+        `error`, therefore scores below it and is skipped. faiss returns rows
+        best first, so once the last row returned is below the floor, every
+        row not returned is too.
         """
         error = INDEX_ERROR * float(np.linalg.norm(query)) * self.max_norm
-        wanted = min(2 * depth + 16, self.count)
+        fetch = min(2 * depth + 16, self.count)
         while True:
             with self._lock:
-                scores, rows = self.shards.search(query[np.newaxis], wanted)
+                scores, rows = self.shards.search(query[np.newaxis], fetch)
             scores, rows = scores[0], rows[0]
             floor = scores[depth - 1] - 2 * error
-            if scores[-1] < floor or wanted == self.count:
+            if scores[-1] < floor or fetch == self.count:
                 break
-            wanted = min(2 * wanted, self.count)
+            fetch = min(2 * fetch, self.count)
         rows = rows[scores >= floor]
         return rows, snapshot.gather(rows) @ query
 

@@ -401,6 +401,22 @@ def test_face_at_empty_point_raises(demo):
     assert "人脸框" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "box",
+    [
+        faces.Face(left=2000, top=10, right=2100, bottom=110),
+        faces.Face(left=-300, top=-300, right=-10, bottom=-10),
+        faces.Face(left=100, top=100, right=100, bottom=200),
+    ],
+)
+def test_box_outside_photo_raises(demo, box):
+    with pytest.raises(faces.FaceError) as caught:
+        faces.embed(demo_image(demo, "obama_1.jpg"), face=box)
+
+    assert caught.value.code == "face_outside_photo"
+    assert "重新点选" in str(caught.value)
+
+
 def test_calibration_stored_per_model():
     key = (faces.MODEL_NAME, faces.MODEL_VERSION, faces.DETECTOR)
 
