@@ -17,6 +17,7 @@ Memory is what tracemalloc counts for the gallery with its ids, plus the
 float16 index that faiss allocates outside Python's view, against the size of
 the same vectors as a float64 matrix. MB is 10**6 bytes. Each figure is
 printed as one line: "bench: NAME VALUE UNIT reference: REFNAME VALUE UNIT".
+Notes on the method and the resident memory go to standard error.
 """
 
 import argparse
@@ -58,7 +59,7 @@ def main():
     rss_growth = resident_bytes() - rss_before
     queries = make_queries(vectors, QUERIES)
     method = "float16 index and float32 rescoring" if gallery.indexed else "float32"
-    print(f"note: gallery search method: {method}")
+    print(f"note: gallery search method: {method}", file=sys.stderr)
 
     ours, reference, mismatches = time_against_reference(gallery, vectors, queries)
     if mismatches:
@@ -72,7 +73,10 @@ def main():
         f"bench: gallery_memory_{label} {gallery_bytes / MB:.0f} MB "
         f"reference: float64_matrix_{label} {float64_bytes / MB:.0f} MB"
     )
-    print(f"note: resident memory grew by {rss_growth / MB:.0f} MB building it")
+    print(
+        f"note: resident memory grew by {rss_growth / MB:.0f} MB building it",
+        file=sys.stderr,
+    )
     if arguments.compare:
         compare(vectors, queries)
 
