@@ -23,6 +23,7 @@ users_cli = AppGroup("users", help="账号管理。")
 audit_cli = AppGroup("audit", help="审计日志。")
 tasks_cli = AppGroup("tasks", help="期限任务。")
 imports_cli = AppGroup("imports", help="批量导入。")
+search_cli = AppGroup("search", help="搜索索引。")
 
 
 def migration_router():
@@ -218,6 +219,15 @@ def tasks_escalate():
     click.echo(f"新上报逾期任务 {len(overdue)} 项。")
 
 
+@search_cli.command("rebuild")
+def search_rebuild():
+    """Rebuild the search tokens of every case and report."""
+    from services import search
+
+    search.rebuild_index()
+    click.echo("搜索索引已重建。")
+
+
 @imports_cli.command("resume")
 @click.option(
     "--stale-seconds",
@@ -234,6 +244,15 @@ def imports_resume(stale_seconds):
 
 
 def register(app):
-    groups = (db_cli, demo_cli, faces_cli, users_cli, audit_cli, tasks_cli, imports_cli)
+    groups = (
+        db_cli,
+        demo_cli,
+        faces_cli,
+        users_cli,
+        audit_cli,
+        tasks_cli,
+        imports_cli,
+        search_cli,
+    )
     for group in groups:
         app.cli.add_command(group)

@@ -84,7 +84,11 @@ class Case(BaseModel):
     dna_status = peewee.CharField(max_length=20, default="none")
     dna_note = peewee.TextField(default="")
     status = peewee.CharField(max_length=20, default=IN_STATION)
-    merged_into = peewee.ForeignKeyField("self", null=True, backref="merged_cases")
+    # Indexed only where set, by migration 006: a full index misleads SQLite
+    # into reading nearly every case for lists of unmerged cases.
+    merged_into = peewee.ForeignKeyField(
+        "self", null=True, backref="merged_cases", index=False
+    )
     # Raised by every save of the form, so a stale form cannot overwrite a
     # newer edit: see services.cases.save_edit.
     version = peewee.IntegerField(default=1)
