@@ -12,7 +12,7 @@ from access import case_work_required
 from blueprints.common import audit, page_number, redirect_to, render_view
 from blueprints.forms import check_not_future, photos_field, sex_field, uploaded_files
 from db.base import database, utcnow
-from db.reports import MissingReport
+from db.reports import REPORT_FIELDS, MissingReport
 from services import matching, photo_store, search
 from services.masking import mask_phone
 from services.timezone import utc_to_local
@@ -56,19 +56,6 @@ class ReportForm(FlaskForm):
 
     def validate_last_seen_on(self, field):
         check_not_future(field, utc_to_local(utcnow()).date())
-
-
-REPORT_FIELDS = (
-    "sought_name",
-    "sex",
-    "age_at_missing",
-    "last_seen_place",
-    "last_seen_on",
-    "reporter_name",
-    "reporter_relation",
-    "reporter_phone",
-    "notes",
-)
 
 
 def _clean(value):

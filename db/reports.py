@@ -6,6 +6,19 @@ from db.accounts import Station, User
 from db.base import BaseModel, utcnow
 from db.cases import SEXES
 
+# The fields staff fill in, on the report form and in an import spreadsheet.
+REPORT_FIELDS = (
+    "sought_name",
+    "sex",
+    "age_at_missing",
+    "last_seen_place",
+    "last_seen_on",
+    "reporter_name",
+    "reporter_relation",
+    "reporter_phone",
+    "notes",
+)
+
 
 class MissingReport(BaseModel):
     OPEN = "open"

@@ -83,7 +83,7 @@ from db.audit import AuditLog
 from db.base import database, utcnow
 from db.jobs import ImportItem, ImportJob
 from db.photos import Photo
-from db.reports import MissingReport
+from db.reports import REPORT_FIELDS, MissingReport
 from services import faces, photo_store, photos
 from services.errors import InputError
 
@@ -727,18 +727,6 @@ DATE = re.compile(
 )
 COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 PHOTO_SEPARATORS = re.compile(r"[;；\n]+")
-# The report fields and the spreadsheet column that fills each.
-REPORT_FIELDS = (
-    "sought_name",
-    "sex",
-    "age_at_missing",
-    "last_seen_place",
-    "last_seen_on",
-    "reporter_name",
-    "reporter_relation",
-    "reporter_phone",
-    "notes",
-)
 # The fields of a row that make up its row_key.
 KEY_FIELDS = (
     "sought_name",

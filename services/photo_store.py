@@ -31,7 +31,7 @@ logger = logging.getLogger("tuanyuan.photos")
 class PreparedPhoto:
     """A checked photo ready to store: the encoded files and the face vector.
 
-    The decoded image is not kept, so a form with several large photos holds
+    The decoded image is not kept, so a form with several large photos keeps
     their JPEG bytes in memory, not their pixels.
     """
 
