@@ -21,6 +21,10 @@ class Station(BaseModel):
     DISTRICT = "district"
     OTHER = "other"
     KINDS = (CITY, DISTRICT, OTHER)
+    NEIGHBOUR_CITY = "neighbour_city"
+    PILOT_CENTRE = "pilot_centre"
+    OTHER_STATION = "other_station"
+    DIRECTORY_GROUPS = (NEIGHBOUR_CITY, PILOT_CENTRE, OTHER_STATION)
 
     name = peewee.CharField(max_length=100, unique=True)
     # Short name used in case numbers, e.g. 越秀 in 越秀-2026-0153.
@@ -30,9 +34,22 @@ class Station(BaseModel):
     division_code = peewee.CharField(max_length=12, default="")
     address = peewee.CharField(max_length=200, default="")
     phone = peewee.CharField(max_length=40, default="")
+    # Place in the station directory for stations of other cities:
+    # DIRECTORY_GROUPS keys, empty for the city station and its sub-stations.
+    directory_group = peewee.CharField(max_length=20, default="")
+    # A station of another city whose staff log in to this deployment, so
+    # requests reach its inbox instead of going out as a letter and file.
+    uses_platform = peewee.BooleanField(default=False)
+    # Fax, e-mail, government intranet address and other ways to reach it.
+    channels = peewee.TextField(default="")
 
     def __str__(self):
         return self.name
+
+    @property
+    def receives_online(self):
+        """True when requests to this station reach its inbox in this app."""
+        return self.kind in (self.CITY, self.DISTRICT) or self.uses_platform
 
     def descendant_ids(self):
         """Return this station's id and the ids of every station under it."""
