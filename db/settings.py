@@ -17,6 +17,12 @@ DEFAULTS = {
     "weight_place": (3, _l("比对加减分：地点与口音"), _l("分")),
     "weight_height": (3, _l("比对加减分：身高"), _l("分")),
     "weight_marks": (3, _l("比对加减分：体貌特征"), _l("分")),
+    "verification_answer_workdays": (
+        10,
+        _l("身份核实请求的答复期限"),
+        _l("个工作日"),
+    ),
+    "verification_baseline_year": (2023, _l("身份核实成效对比的基准年份"), _l("年")),
 }
 
 
