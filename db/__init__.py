@@ -12,7 +12,9 @@ from db.photos import FaceVector, GalleryRevision, Photo
 from db.reports import MissingReport
 from db.search import SearchToken
 from db.settings import Setting
+from db.stations_directory import Agreement, StationContact
 from db.tasks import Task
+from db.verification import VerificationEvent, VerificationFile, VerificationRequest
 
 MODELS = [
     Station,
@@ -38,6 +40,11 @@ MODELS = [
     MatchDecision,
     ImportJob,
     ImportItem,
+    StationContact,
+    Agreement,
+    VerificationRequest,
+    VerificationEvent,
+    VerificationFile,
 ]
 
 __all__ = [m.__name__ for m in MODELS] + ["MODELS", "database"]
