@@ -108,6 +108,7 @@ def build(case):
                 attachment.uploaded_by.full_name,
             )
         )
+    events.extend(_verification_events(case))
     for row in _audit_rows(case):
         events.append(_audit_event(row))
     return sorted(events, key=lambda event: event.at, reverse=True)
@@ -144,3 +145,9 @@ def _audit_event(row):
     return Event(
         row.created_at, row.action, str(_AUDITED[row.action]), text, row.username
     )
+
+
+def _verification_events(case):
+    from services.verification import events_for_case
+
+    return [Event(*row) for row in events_for_case(case)]
