@@ -73,7 +73,14 @@ def complete_rule(case, rule, outcome, now):
 
 
 def escalate_overdue(now):
-    """Flag open tasks past their due time for the supervisors; return them."""
+    """Flag open tasks past their due time for the supervisors; return them.
+
+    Overdue verification requests first get a reminder task on their case,
+    so the same run flags them.
+    """
+    from services import verification
+
+    verification.remind_overdue(now)
     overdue = list(
         Task.select().where(
             (Task.status == Task.OPEN)
