@@ -641,3 +641,40 @@ def events_for_case(case):
         text = str(title % {"station": request.to_station.name})
         result.append((event.created_at, "verification", text, event.note, event.who))
     return result
+
+
+# Printed letter (协查函)
+
+
+def letter_content(request):
+    """Gather what the printed assistance letter (协查函) says, as a dict.
+
+    The document service lays it out; this function only collects the
+    content: recipient, sender, case summary, what is asked, due date,
+    contact, and the request id and photos that let the recipient match the
+    letter with the exchange file.
+    """
+    photos = list(request.files.where(VerificationFile.role == VerificationFile.PHOTO))
+    return {
+        "request_id": request.public_id,
+        "recipient": {
+            "name": request.to_station.name,
+            "address": request.to_station.address,
+            "division_code": request.to_station.division_code,
+        },
+        "sender": {
+            "name": request.from_station.name,
+            "address": request.from_station.address,
+            "phone": request.from_station.phone,
+        },
+        "case_number": request.case_number,
+        "case_summary": request.known_facts,
+        "id_number": request.id_number or "",
+        "asks": request.ask_labels,
+        "question": request.question,
+        "due_date": request.due_date,
+        "sent_at": utc_to_local(request.sent_at) if request.sent_at else None,
+        "contact_name": request.contact_name,
+        "contact_phone": request.contact_phone,
+        "photo_file_ids": [item.id for item in photos],
+    }
