@@ -146,7 +146,9 @@ def _register_blueprints(app):
         photos,
         reports,
         reviews,
+        stations,
         supervision,
+        verification,
     )
 
     errors.register(app)
@@ -161,6 +163,8 @@ def _register_blueprints(app):
         photos,
         matching,
         reviews,
+        verification,
+        stations,
         partners,
         escorts,
         supervision,
