@@ -533,13 +533,13 @@ def _confirm_case(request, user):
 # Files
 
 
-def store_answer_files(request, files, user):
+def store_answer_files(request, files, user, stored=None):
     """Write answer attachments; call inside the transaction of the answer."""
     from services import exchange
 
     for name, data, mime_type in files:
         exchange.store_file(
-            request, VerificationFile.ANSWER, name, data, mime_type, user
+            request, VerificationFile.ANSWER, name, data, mime_type, user, stored
         )
 
 
