@@ -17,7 +17,7 @@ from db.audit import AuditLog
 from db.base import database, utcnow
 from db.cases import Case
 from db.reports import MissingReport
-from services import cases, photo_store, search
+from services import cases, demo_verification, photo_store, search
 
 FACES_DIR = Path(__file__).resolve().parent.parent / "demo" / "faces"
 
@@ -140,8 +140,8 @@ def load(app):
     staff = users["staff"]
     for row in REPORTS:
         _create_report(row, staff)
-    for row in CASES:
-        _create_case(row, staff)
+    demo_cases = [_create_case(row, staff) for row in CASES]
+    demo_verification.load(users, demo_cases[0])
     AuditLog.append("demo_loaded", user=users["admin"])
     path = logins_file(app)
     path.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
@@ -244,3 +244,4 @@ def _create_case(row, user):
     with photo_store.StoredFiles() as stored, database.atomic():
         case = cases.create(user.station, values, prepared, stored, user)
         cases.change_status(case, Case.SEARCHING, "开始寻亲", user)
+    return case
