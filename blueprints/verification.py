@@ -17,7 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from access import case_work_required, require_case, stations_for_intake
@@ -46,12 +46,17 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+def _one_ask_checked(form, field):
+    if not field.data:
+        raise ValidationError(_l("请至少选择一项请求核实的事项。"))
+
+
 class RequestForm(FlaskForm):
     to_station = SelectField(_l("发往站点"), coerce=int)
+    # A custom check: DataRequired would mark every checkbox `required`, and
+    # the browser would then insist on all of them.
     asks = CheckboxesField(
-        _l("请求事项"),
-        choices=list(ASKS.items()),
-        validators=[DataRequired(_l("请至少选择一项请求核实的事项。"))],
+        _l("请求事项"), choices=list(ASKS.items()), validators=[_one_ask_checked]
     )
     known_facts = TextAreaField(
         _l("已知情况"), validators=[Length(max=10_000)], default=""
@@ -201,6 +206,7 @@ def new(case_id):
         form.contact_name.data = current_user.full_name
         form.contact_phone.data = current_user.station.phone
         form.photos.data = [photo.id for photo in case.photos]
+        form.asks.data = ["confirm_identity", "find_family"]
         form.include_id_number.data = bool(case.id_number)
         suggested = directory.suggest(case)
         if suggested:
