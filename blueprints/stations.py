@@ -105,11 +105,11 @@ def index():
 def new():
     form = StationForm()
     if form.validate_on_submit():
-        taken = Station.select().where(
+        existing = Station.select().where(
             (Station.name == form.name.data.strip())
             | (Station.short_name == form.short_name.data.strip())
         )
-        if not taken.exists():
+        if not existing.exists():
             station = Station.create(kind=Station.OTHER, **_station_values(form))
             audit("station_added", station)
             return redirect_to(

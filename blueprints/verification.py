@@ -2,6 +2,7 @@
 exchange files and the monthly figures."""
 
 import io
+import logging
 
 from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
@@ -38,6 +39,7 @@ from services.errors import InputError
 from services.masking import mask_id_number, mask_phone
 
 bp = Blueprint("verification", __name__, url_prefix="/verification")
+logger = logging.getLogger("tuanyuan.verification")
 R = VerificationRequest
 
 
@@ -490,6 +492,9 @@ def import_request():
             _read_upload(form.file.data), station, acting_user()
         )
     except InputError as error:
+        logger.info(
+            "rejected request file from user %s: %s", current_user.id, error.code
+        )
         form.file.errors = [str(error)]
         return _import_page(422, form=form)
     return redirect_to(
@@ -511,6 +516,7 @@ def import_reply():
             verification.visible_to(current_user),
         )
     except InputError as error:
+        logger.info("rejected reply file from user %s: %s", current_user.id, error.code)
         form.file.errors = [str(error)]
         return _import_page(422, reply_form=form)
     return redirect_to(

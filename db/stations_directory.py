@@ -19,7 +19,7 @@ class StationContact(BaseModel):
     name = peewee.CharField(max_length=50)
     title = peewee.CharField(max_length=50, default="")
     phone = peewee.CharField(max_length=40, default="")
-    # WeChat work account, e-mail, fax: whatever this person answers on.
+    # WeChat Work account, e-mail or fax where this person can be reached.
     channel = peewee.CharField(max_length=200, default="")
     created_at = peewee.DateTimeField(default=utcnow)
 

@@ -58,7 +58,7 @@ class VerificationRequest(ChoiceLabels, BaseModel):
         "letter": _l("信函"),
     }
 
-    # Same value in every installation that holds a copy of the request; the
+    # Same value in every installation that has a copy of the request. The
     # exchange file carries it, so a reply finds its request.
     public_id = peewee.CharField(max_length=32, unique=True, default=_public_id)
     # None for a request imported from another installation: its case lives there.
@@ -160,9 +160,9 @@ class VerificationEvent(BaseModel):
 class VerificationFile(BaseModel):
     """A photo sent with a request or a file attached to its answer.
 
-    Outgoing photos point at the case's own Photo rows; photos and files that
-    came in an exchange file, and answer attachments, are stored under the
-    upload folder's `verification` directory.
+    Outgoing photos point at the case's own Photo rows. Photos and files from
+    an exchange file, and answer attachments, are stored in the upload
+    folder's `verification` directory.
     """
 
     PHOTO = "photo"

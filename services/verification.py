@@ -115,7 +115,7 @@ def local_today():
 
 
 def default_known_facts(case):
-    """Write what the station knows of the person, for the request form.
+    """Return the request form's summary of what the station has recorded.
 
     The ID number is left out: it travels in its own field, which staff
     include on purpose.
@@ -160,7 +160,7 @@ def default_known_facts(case):
 def create_draft(case, to_station, values, photo_ids, user):
     """Create a draft request about `case`; raises VerificationError.
 
-    `values` holds asks (list of ASKS keys), question, known_facts,
+    `values` contains asks (list of ASKS keys), question, known_facts,
     include_id_number, contact_name and contact_phone.
     """
     if to_station.id == case.station_id:
@@ -248,7 +248,7 @@ def _record(request, from_status, to_status, user, station_id, action, note=""):
 
 
 def _move(request, target, user, side, action, note="", **fields):
-    """Change the status if nobody changed the request since it was loaded."""
+    """Change the status unless the request changed since it was loaded."""
     previous = request.status
     with database.atomic():
         rows = (
@@ -337,7 +337,7 @@ def supplement(request, text, user):
 
 
 def _receiving_side(user, request):
-    """The side that records the receiving station's steps for `user`.
+    """Return the side that records the receiving station's steps for `user`.
 
     The receiving station itself when it uses this deployment or imported
     the request; otherwise the requesting station, from what it heard.
@@ -647,7 +647,7 @@ def events_for_case(case):
 
 
 def letter_content(request):
-    """Gather what the printed assistance letter (协查函) says, as a dict.
+    """Return the content of the printed assistance letter (协查函) as a dict.
 
     The document service lays it out; this function only collects the
     content: recipient, sender, case summary, what is asked, due date,

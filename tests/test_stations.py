@@ -115,7 +115,7 @@ def test_agreement_with_document(app, login_as):
     assert document.data == PDF
 
 
-def test_suggestion_from_id_number_clue_and_accent(app, users):
+def test_suggestion_sources(app, users):
     with app.test_request_context():
         staff = User.get_by_id(users["staff"].id)
         hanzhong = directory_station("汉中市救助管理站", "汉中", "610700")

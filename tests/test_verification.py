@@ -344,7 +344,7 @@ def test_draft_checks(people, case):
     assert R.select().count() == 0
 
 
-def test_external_station_steps_recorded_by_sender(people, case, external):
+def test_sender_records_external_steps(people, case, external):
     staff, other = people["staff"], people["other_staff"]
     request = verification.send(draft(case, external, staff), staff)
     with pytest.raises(verification.VerificationError):

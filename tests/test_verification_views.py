@@ -86,7 +86,7 @@ def test_web_flow_reaches_case_timeline(app, login_as, case_id, stations):
         assert Case.get_by_id(case_id).status == Case.IDENTIFIED
 
 
-def test_other_stations_get_404(app, login_as, case_id, stations, make_user):
+def test_other_stations_get_404(app, login_as, case_id, stations):
     staff = login_as("staff")
     draft = send_request(staff, case_id, stations["haizhu"].id, send=False)
     request_id = request_id_from(draft)
