@@ -21,11 +21,18 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from access import case_work_required, require_case, stations_for_intake
+from access import (
+    can_view_case,
+    case_work_required,
+    require_case,
+    stations_for_intake,
+)
 from blueprints.common import acting_user, audit, redirect_to, render_view
 from blueprints.forms import uploaded_files
 from db.accounts import Station
+from db.base import utcnow
 from db.cases import Case
+from db.settings import Setting
 from db.verification import ASKS, VerificationFile, VerificationRequest
 from services import (
     attachments,
@@ -546,6 +553,25 @@ def stats():
         baseline=baseline,
         current=current,
         gain=gain,
+    )
+
+
+# Lists shared with neighbouring cities
+
+
+@bp.route("/shared-lists")
+@case_work_required
+def shared_lists():
+    from services import shared_lists as lists
+
+    now = utcnow()
+    return render_view(
+        "verification/shared_lists.html",
+        None,
+        lists=lists.lists_for(current_user, verification.local_today()),
+        days_in_care=lambda case: lists.days_in_care(case, now),
+        long_stay_days=Setting.get_value("long_stay_days"),
+        can_view_case=lambda case: can_view_case(current_user, case),
     )
 
 

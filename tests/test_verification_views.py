@@ -194,3 +194,59 @@ def test_stats_count_and_baseline(app, login_as, case_id, stations):
     assert cells["海珠区救助管理分站"][3] == "1"  # on time
     assert "基准年 2023 年：0 人" in page
     assert "增加 1 人" in page
+
+
+def test_shared_lists_follow_agreement(app, users, login_as, case_id):
+    from datetime import date
+
+    from db.stations_directory import Agreement
+
+    with app.app_context():
+        foshan = Station.create(
+            name="佛山市救助管理站",
+            short_name="佛山",
+            kind=Station.OTHER,
+            directory_group=Station.NEIGHBOUR_CITY,
+            division_code="440600",
+            uses_platform=True,
+        )
+        foshan_user = User.create(
+            username="foshan",
+            full_name="佛山职员",
+            station=foshan,
+            password_hash=User.get_by_id(users["staff"].id).password_hash,
+        )
+        make_case(foshan, foshan_user, name="阿强")
+        agreement = Agreement.create(
+            station=foshan,
+            kind="neighbour_city",
+            title="广佛救助管理合作协议",
+            valid_from=date(2024, 1, 1),
+            created_by=users["admin"].id,
+        )
+        database.close()
+    foshan_client = app.test_client()
+    foshan_client.post("/login", data={"username": "foshan", "password": PASSWORD})
+
+    page = login_as("staff").get("/verification/shared-lists").get_data(as_text=True)
+    assert "阿强" in page
+    assert "老黄" in page
+    assert f'href="/cases/{case_id}"' in page
+    partner_page = foshan_client.get("/verification/shared-lists").get_data(
+        as_text=True
+    )
+    assert "老黄" in partner_page
+    assert "越秀区救助管理分站" in partner_page
+    assert f'href="/cases/{case_id}"' not in partner_page
+
+    with app.app_context():
+        Agreement.update(valid_until=date(2024, 12, 31)).where(
+            Agreement.id == agreement.id
+        ).execute()
+        database.close()
+    assert "阿强" not in login_as("staff").get("/verification/shared-lists").get_data(
+        as_text=True
+    )
+    assert "老黄" not in foshan_client.get("/verification/shared-lists").get_data(
+        as_text=True
+    )
