@@ -23,13 +23,21 @@ static/vendor/htmx.min.js: package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
-# Chromium for the browser tests, CJK fonts so pages and PDFs show Chinese.
+# Chromium for the browser tests; Pango for WeasyPrint; Chinese fonts for
+# pages and PDFs: Noto CJK (Song and Hei), AR PL UKai (Kaiti, the default for
+# FangSong), and Hanazono and BabelStone Han for CJK Extension B names.
+SYSTEM_PACKAGES := chromium libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+	fonts-noto-cjk fonts-arphic-ukai fonts-hanazono fonts-babelstone-han
+
 system-packages:
-	@if ! command -v chromium >/dev/null || ! fc-list :lang=zh | grep -q .; then \
-		apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; \
+	@if ! dpkg-query -W -f='$${Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null \
+			| grep -qv 'install ok installed' \
+		&& [ "$$(dpkg-query -W $(SYSTEM_PACKAGES) 2>/dev/null | wc -l)" = \
+			"$(words $(SYSTEM_PACKAGES))" ]; then :; else \
+		apt-get update -q && apt-get install -y -q $(SYSTEM_PACKAGES); \
 	fi
 
-run: setup
+run: setup system-packages
 	$(FLASK) db upgrade
 	$(FLASK) demo load
 	HUEY_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
@@ -51,5 +59,5 @@ test-postgres: setup system-packages
 
 test: lint test-sqlite test-postgres
 
-bench: setup
+bench: setup system-packages
 	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

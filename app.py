@@ -135,6 +135,8 @@ def _register_blueprints(app):
     from blueprints import (
         auth,
         cases,
+        commendations,
+        documents,
         errors,
         escorts,
         imports,
@@ -168,6 +170,8 @@ def _register_blueprints(app):
         partners,
         escorts,
         supervision,
+        documents,
+        commendations,
     ):
         app.register_blueprint(module.bp)
 

@@ -154,6 +154,14 @@ def reembed_gallery():
         reembed.reembed_all()
 
 
+@huey.task()
+def render_documents(batch_id):
+    from services import document_batches
+
+    with app_context():
+        document_batches.run(batch_id)
+
+
 def enqueue_import(job_id):
     """Queue the import job `job_id`; return False when the queue is unreachable.
 

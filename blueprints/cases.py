@@ -34,6 +34,7 @@ from db.accounts import User
 from db.attachments import Attachment
 from db.base import database, utcnow
 from db.cases import Case, CaseAlias, Placement
+from db.documents import CASE_DOCUMENT_KINDS, KINDS, Document
 from db.interviews import Clue, Interview
 from db.settings import Setting
 from db.tasks import Task
@@ -111,6 +112,8 @@ def _context(case, **forms):
         "interviews": list(case.interviews),
         "suggestions": _suggestions(case),
         "attachments": list(case.attachments),
+        "case_documents": list(case.documents.order_by(Document.created_at.desc())),
+        "document_kinds": [(kind, KINDS[kind][0]) for kind in CASE_DOCUMENT_KINDS],
         "events": timeline.build(case),
         "masked_id": mask_id_number(case.id_number) if case.id_number else "",
         "id_info": idnumbers.parse(case.id_number) if case.id_number else None,

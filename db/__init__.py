@@ -5,6 +5,7 @@ from db.attachments import Attachment
 from db.audit import AuditLog
 from db.base import database
 from db.cases import Case, CaseAlias, CaseNumberCounter, Placement, StatusChange
+from db.documents import MODELS as DOCUMENT_MODELS
 from db.interviews import Clue, Interview
 from db.jobs import ImportItem, ImportJob
 from db.matching import FaceSearch, MatchCandidate, MatchDecision
@@ -45,6 +46,7 @@ MODELS = [
     VerificationRequest,
     VerificationEvent,
     VerificationFile,
+    *DOCUMENT_MODELS,
 ]
 
 __all__ = [m.__name__ for m in MODELS] + ["MODELS", "database"]

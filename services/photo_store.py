@@ -213,7 +213,7 @@ def preview_path(photo):
     preview = path.with_name(path.stem + ".preview.jpg")
     if not preview.exists():
         with Image.open(path) as image:
-            _write_atomically(preview, photos.thumbnail(image, PREVIEW_SIDE))
+            write_atomically(preview, photos.thumbnail(image, PREVIEW_SIDE))
     return preview
 
 
@@ -238,11 +238,11 @@ def face_crop_path(photo):
                     min(image.height, round(box.box_top + box.box_height + margin)),
                 )
             )
-            _write_atomically(crop, photos.thumbnail(face, FACE_CROP_SIDE))
+            write_atomically(crop, photos.thumbnail(face, FACE_CROP_SIDE))
     return crop
 
 
-def _write_atomically(path, data):
+def write_atomically(path, data):
     # A unique temporary name, so two requests making the same file at once
     # never interleave their writes.
     partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
