@@ -28,7 +28,7 @@ from db.documents import (
     DocumentPrefix,
     DocumentSetting,
 )
-from services import document_kinds, pdf
+from services import document_kinds, pdf, rules
 from services.photo_store import write_atomically
 from services.timezone import utc_to_local
 
@@ -221,6 +221,10 @@ def issue(
         if previous is not None:
             previous.superseded_at = now
             previous.save(only=[Document.superseded_at])
+        if kind == "search_notice" and case is not None:
+            rules.complete_rule(
+                case, "search_notice", f"{KINDS[kind][0]} {serial}", now
+            )
         AuditLog.append(
             "document.issue",
             user=user,

@@ -16,7 +16,8 @@ from db.documents import Document, DocumentBatch, IncomingLetter
 from db.matching import MatchDecision
 from db.photos import Photo
 from db.reports import MissingReport
-from services import documents, pdf, photo_store, photos
+from db.tasks import Task
+from services import documents, pdf, photo_store, photos, rules
 from tests.conftest import face_bytes, image_bytes
 
 RARE_NAME = "吉𠮷堃"
@@ -212,6 +213,23 @@ def test_search_notice_and_image(app, case, staff_client):
     response = staff_client.get(f"/documents/{document.id}/image")
     assert response.mimetype == "image/jpeg"
     assert response.data[:3] == b"\xff\xd8\xff"
+
+
+def test_search_notice_completes_rule_task(app, case, users, staff_client):
+    with app.app_context():
+        rules.schedule(case, users["staff"])
+        database.close()
+    issue_via_form(
+        staff_client,
+        "search_notice",
+        f"case_id={case.id}",
+        {"photo_id": "0", "contact_name": "李娜", "contact_phone": "020-81234567"},
+    )
+    task = Task.get((Task.case == case.id) & (Task.rule == "search_notice"))
+    assert task.status == Task.DONE
+    assert f"越秀救告〔{YEAR}〕1号" in task.outcome
+    other = Task.get((Task.case == case.id) & (Task.rule == "dna_request"))
+    assert other.status == Task.OPEN
 
 
 def assist_form(**changes):
