@@ -23,6 +23,7 @@ from db.base import database
 ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = ROOT / "demo" / "faces"
 PASSWORD = "Correct-Horse-42"
+CHROMIUM = Path("/usr/bin/chromium")
 DATABASE_URL = os.environ.get("DATABASE_URL")
 
 
@@ -173,3 +174,32 @@ def login_as(app, users):
 @pytest.fixture
 def staff_client(login_as):
     return login_as("staff")
+
+
+# Browser tests share one Chromium for the whole run.
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-gpu",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()

@@ -1,37 +1,16 @@
 """End-to-end tests in Debian's Chromium, driven by Playwright."""
 
 import threading
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from services import demo
-from tests.conftest import face_path
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.conftest import CHROMIUM, face_path
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium package is not installed"
 )
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-gpu",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -44,15 +23,6 @@ def demo_server(app):
     yield f"http://127.0.0.1:{server.server_port}", logins
     server.shutdown()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    yield page
-    context.close()
 
 
 def log_in(page, base, username, password):
