@@ -28,6 +28,7 @@ from access import (
 from blueprints.common import acting_user, audit, page_number, redirect_to, render_view
 from blueprints.document_forms import (
     FORMS,
+    AssistLetterForm,
     BatchForm,
     IncomingLetterForm,
     VerifyUploadForm,
@@ -44,7 +45,8 @@ from db.documents import (
     IncomingLetter,
 )
 from db.matching import MatchDecision
-from services import document_batches, documents, letters, pdf
+from db.verification import VerificationRequest
+from services import document_batches, documents, letters, pdf, verification
 from services.errors import InputError
 from services.timezone import utc_to_local
 from services.workdays import add_workdays
@@ -120,13 +122,15 @@ def _set_choices(form, case):
         form.set_photo_choices(list(case.photos) if case else [])
 
 
-def _issue_from_form(form, kind, case, decision, commendation, station, previous):
+def _issue_from_form(
+    form, kind, case, decision, commendation, station, previous, extra=None
+):
     try:
         document = documents.issue(
             kind,
             station=station,
             user=acting_user(),
-            content=form.content(),
+            content={**form.content(), **(extra or {})},
             case=case,
             decision=decision,
             commendation=commendation,
@@ -137,6 +141,33 @@ def _issue_from_form(form, kind, case, decision, commendation, station, previous
         form.form_errors.append(_l("文书生成失败，请稍后重试或联系管理员。"))
         return None
     return document
+
+
+def _issued(document):
+    return redirect_to(
+        url_for("documents.detail", document_id=document.id),
+        _l(
+            "已生成%(kind)s %(serial)s。",
+            kind=document.kind_label,
+            serial=document.serial,
+        ),
+    )
+
+
+def _form_page(form, kind, case, decision=None, commendation=None, **context):
+    return render_view(
+        "documents/new.html",
+        None,
+        422 if request.method == "POST" else 200,
+        form=form,
+        kind=kind,
+        kind_label=KINDS[kind][0],
+        case=case,
+        decision=decision,
+        commendation=commendation,
+        stations=_station_names(),
+        **context,
+    )
 
 
 @bp.route("/new/<kind>", methods=["GET", "POST"])
@@ -154,27 +185,62 @@ def new(kind):
             form, kind, case, decision, commendation, station, None
         )
         if document is not None:
-            return redirect_to(
-                url_for("documents.detail", document_id=document.id),
-                _l(
-                    "已生成%(kind)s %(serial)s。",
-                    kind=KINDS[kind][0],
-                    serial=document.serial,
-                ),
-            )
-    status = 422 if request.method == "POST" else 200
-    return render_view(
-        "documents/new.html",
-        None,
-        status,
-        form=form,
-        kind=kind,
-        kind_label=KINDS[kind][0],
-        case=case,
-        decision=decision,
-        commendation=commendation,
-        stations=_station_names(),
-        action=request.full_path,
+            return _issued(document)
+    return _form_page(
+        form, kind, case, decision, commendation, action=request.full_path
+    )
+
+
+# What a verification request asks, as the letter's items.
+REQUEST_ASKS = {
+    "confirm_identity": "confirm_identity",
+    "find_family": "find_family",
+    "household_check": "household",
+    "arrange_reception": "reception",
+}
+
+
+@bp.route("/assist-letter/<int:request_id>", methods=["GET", "POST"])
+@case_work_required
+def assist_letter(request_id):
+    """The printed 协查函 of a verification request, for a station outside
+    this installation."""
+    item = VerificationRequest.get_or_404(VerificationRequest.id == request_id)
+    if verification.FROM_SIDE not in verification.sides(current_user, item):
+        abort(404)
+    case = require_case(item.case)
+    form = AssistLetterForm()
+    if request.method == "GET":
+        _defaults(form, "assist_letter", case, item.from_station)
+        letter = verification.letter_content(item)
+        form.recipient.data = letter["recipient"]["name"]
+        form.asks.data = [
+            REQUEST_ASKS[code] for code in item.ask_list if code in REQUEST_ASKS
+        ]
+        if letter["due_date"] and letter["due_date"] >= date.today():
+            form.due_on.data = letter["due_date"]
+        form.details.data = letter["question"]
+        form.contact_name.data = letter["contact_name"] or form.contact_name.data
+        form.contact_phone.data = letter["contact_phone"] or form.contact_phone.data
+    elif form.validate_on_submit():
+        document = _issue_from_form(
+            form,
+            "assist_letter",
+            case,
+            None,
+            None,
+            item.from_station,
+            None,
+            extra={"request_id": item.public_id},
+        )
+        if document is not None:
+            return _issued(document)
+    return _form_page(
+        form,
+        "assist_letter",
+        case,
+        action=url_for("documents.assist_letter", request_id=item.id),
+        verification_request=item,
     )
 
 
@@ -268,26 +334,29 @@ def correct(document_id):
             previous.commendation,
             previous.station,
             previous,
+            extra=_kept_content(previous),
         )
         if document is not None:
             return redirect_to(
                 url_for("documents.detail", document_id=document.id),
                 _l("已生成第 %(version)d 版。", version=document.version),
             )
-    return render_view(
-        "documents/new.html",
-        None,
-        422 if request.method == "POST" else 200,
-        form=form,
-        kind=previous.kind,
-        kind_label=previous.kind_label,
-        case=previous.case,
-        decision=previous.decision,
-        commendation=previous.commendation,
-        stations=_station_names(),
+    return _form_page(
+        form,
+        previous.kind,
+        previous.case,
+        previous.decision,
+        previous.commendation,
         previous=previous,
         action=url_for("documents.correct", document_id=previous.id),
     )
+
+
+def _kept_content(previous):
+    """Content that has no form field but belongs to every version, such as
+    the verification request a letter was printed for."""
+    content = documents.content_of(previous)
+    return {key: content[key] for key in ("request_id",) if key in content}
 
 
 @bp.route("/verify/<code>", methods=["GET", "POST"])

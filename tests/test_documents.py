@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
+from db.accounts import Station
 from db.base import database
 from db.cases import Case, CaseAlias
 from db.documents import Document, DocumentBatch, IncomingLetter
@@ -17,6 +18,7 @@ from db.matching import MatchDecision
 from db.photos import Photo
 from db.reports import MissingReport
 from db.tasks import Task
+from db.verification import VerificationRequest
 from services import documents, pdf, photo_store, photos, rules
 from tests.conftest import face_bytes, image_bytes
 
@@ -813,3 +815,47 @@ def test_picture_scaled_to_print_size(app, tmp_path):
     with Image.open(io.BytesIO(data)) as image:
         assert image.size[0] <= round(30 / 25.4 * 300)
     assert len(data) < 60 * 1024
+
+
+def test_assist_letter_from_verification_request(app, stations, users, login_as):
+    from tests.test_verification_views import request_id_from, send_request
+
+    with app.app_context():
+        outside = Station.create(
+            name="河南省周口市救助管理站",
+            short_name="周口",
+            kind=Station.OTHER,
+            uses_platform=False,
+        )
+        record = Case.create(
+            case_number=f"越秀-{YEAR}-0101",
+            station=stations["yuexiu"],
+            name="黄某",
+            created_by=users["staff"],
+        )
+        database.close()
+    staff = login_as("staff")
+    request_id = request_id_from(send_request(staff, record.id, outside.id))
+
+    detail = staff.get(f"/verification/{request_id}").get_data(as_text=True)
+    assert "打印协查函" in detail
+    form = staff.get(f"/documents/assist-letter/{request_id}").get_data(as_text=True)
+    assert "河南省周口市救助管理站" in form
+    assert "请核实户籍并联系家属。" in form
+    assert re.search(r'<input checked[^>]*value="household"', form)
+    assert not re.search(r'<input checked[^>]*value="find_family"', form)
+
+    request = VerificationRequest.get_by_id(request_id)
+    response = staff.post(
+        f"/documents/assist-letter/{request_id}",
+        data=assist_form(asks=["confirm_identity", "household"]),
+    )
+    assert response.status_code == 303
+    document = Document.get()
+    assert document.case_id == record.id
+    text = flat("".join(pdf_text(download(staff, document))))
+    assert request.public_id in text
+    assert "核查户籍登记情况" in text
+    # The receiving side and other stations cannot print the sender's letter.
+    other = login_as("other_staff")
+    assert other.get(f"/documents/assist-letter/{request_id}").status_code == 404
