@@ -13,10 +13,12 @@ from db.attachments import Attachment
 from db.audit import AuditLog
 from db.base import database, utcnow
 from db.cases import Case, CaseAlias, CaseNumberCounter, Placement, StatusChange
+from db.documents import Commendation, Document, IncomingLetter
 from db.interviews import Clue, Interview
 from db.matching import FaceSearch
 from db.photos import GalleryRevision, Photo
 from db.tasks import Task
+from db.verification import VerificationRequest
 from services import rules, search
 from services.errors import InputError
 from services.masking import mask_id_number
@@ -331,6 +333,10 @@ _CASE_CHILDREN = (
     Task,
     Attachment,
     FaceSearch,
+    Document,
+    IncomingLetter,
+    Commendation,
+    VerificationRequest,
 )
 
 

@@ -859,3 +859,24 @@ def test_assist_letter_from_verification_request(app, stations, users, login_as)
     # The receiving side and other stations cannot print the sender's letter.
     other = login_as("other_staff")
     assert other.get(f"/documents/assist-letter/{request_id}").status_code == 404
+
+
+def test_merge_moves_documents(app, case, stations, users, staff_client):
+    from services import cases
+
+    with app.app_context():
+        target = Case.create(
+            case_number=f"越秀-{YEAR}-0200",
+            station=stations["yuexiu"],
+            created_by=users["staff"],
+        )
+        database.close()
+    document = issue_via_form(
+        staff_client, "handover", f"case_id={case.id}", handover_form()
+    )
+    with app.app_context():
+        cases.merge(Case.get_by_id(target.id), Case.get_by_id(case.id), users["staff"])
+        database.close()
+    assert Document.get_by_id(document.id).case_id == target.id
+    page = staff_client.get(f"/cases/{target.id}").get_data(as_text=True)
+    assert document.serial in page
