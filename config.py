@@ -57,6 +57,9 @@ class Config:
     # and the folder whose sub-folders staff may import photos from.
     IMPORT_WORKERS = _env_int("IMPORT_WORKERS", os.cpu_count() or 1)
     IMPORT_FOLDER_ROOT = os.environ.get("IMPORT_FOLDER_ROOT")
+    # Scheme and host in the QR links of printed documents, e.g.
+    # http://tuanyuan.mzj.local; unset means the host of the request.
+    DOCUMENT_LINK_BASE = os.environ.get("DOCUMENT_LINK_BASE")
     SEARCH_RESULTS = _env_int("SEARCH_RESULTS", 10)
     PAGE_SIZE = 20
 

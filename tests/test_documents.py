@@ -880,3 +880,12 @@ def test_merge_moves_documents(app, case, stations, users, staff_client):
     assert Document.get_by_id(document.id).case_id == target.id
     page = staff_client.get(f"/cases/{target.id}").get_data(as_text=True)
     assert document.serial in page
+
+
+def test_link_base_from_config(app_factory):
+    app = app_factory(DOCUMENT_LINK_BASE="http://tuanyuan.station.local/")
+    with app.test_request_context("/", base_url="http://127.0.0.1:5000"):
+        assert documents.link_base() == "http://tuanyuan.station.local"
+    plain = app_factory()
+    with plain.test_request_context("/", base_url="http://127.0.0.1:5000"):
+        assert documents.link_base() == "http://127.0.0.1:5000"
