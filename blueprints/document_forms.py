@@ -48,6 +48,15 @@ def _area(label, max_length=2000, **kwargs):
     return TextAreaField(label, default="", validators=[_length(max_length)], **kwargs)
 
 
+def _text_lines(field, maximum, message):
+    """Return the non-blank lines of a text area, at most `maximum` of them."""
+    lines = [line.strip() for line in (field.data or "").splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) > maximum:
+        raise ValidationError(message)
+    return lines
+
+
 class _CheckboxesField(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
@@ -59,6 +68,11 @@ class DocumentForm(FlaskForm):
     reason = _area(_l("更正原因"), 500)
     # Names of the fields that `content()` stores and `load()` restores.
     CONTENT_FIELDS = ()
+    # A text area whose lines become table rows (items, train legs): the
+    # rows go to content[ROWS_KEY], the text itself to content[ROWS_FIELD].
+    ROWS_FIELD = None
+    ROWS_KEY = None
+    rows = ()
 
     def content(self):
         values = {}
@@ -71,6 +85,9 @@ class DocumentForm(FlaskForm):
             elif isinstance(value, str):
                 value = value.strip()
             values[name] = value
+        if self.ROWS_FIELD:
+            values[self.ROWS_KEY] = list(self.rows)
+            values[self.ROWS_FIELD] = (self[self.ROWS_FIELD].data or "").strip()
         return values
 
     def load(self, content):
@@ -84,6 +101,8 @@ class DocumentForm(FlaskForm):
             elif isinstance(field, DateField):
                 value = date.fromisoformat(value)
             field.data = value
+        if self.ROWS_FIELD:
+            self[self.ROWS_FIELD].data = content.get(self.ROWS_FIELD, "")
 
     def require_reason(self):
         if not (self.reason.data or "").strip():
@@ -167,13 +186,13 @@ class EscortLetterForm(DocumentForm):
         "contact_phone",
     )
 
+    ROWS_FIELD = "legs_text"
+    ROWS_KEY = "legs"
+
     def validate_legs_text(self, field):
-        self.legs = []
-        lines = [line.strip() for line in (field.data or "").splitlines()]
-        lines = [line for line in lines if line]
-        if len(lines) > MAX_LEGS:
-            raise ValidationError(_l("行程最多 %(count)d 段。", count=MAX_LEGS))
-        for number, line in enumerate(lines, start=1):
+        self.rows = []
+        message = _l("行程最多 %(count)d 段。", count=MAX_LEGS)
+        for number, line in enumerate(_text_lines(field, MAX_LEGS, message), 1):
             parts = [part for part in line.split() if part not in LEG_SEPARATORS]
             if len(parts) != 5:
                 raise ValidationError(
@@ -184,7 +203,7 @@ class EscortLetterForm(DocumentForm):
                     )
                 )
             train, origin, destination, departs, arrives = parts
-            self.legs.append(
+            self.rows.append(
                 {
                     "train": train,
                     "origin": origin,
@@ -193,16 +212,6 @@ class EscortLetterForm(DocumentForm):
                     "arrives": arrives,
                 }
             )
-
-    def content(self):
-        values = super().content()
-        values["legs"] = self.legs
-        values["legs_text"] = (self.legs_text.data or "").strip()
-        return values
-
-    def load(self, content):
-        super().load(content)
-        self.legs_text.data = content.get("legs_text", "")
 
 
 class HandoverForm(PhotoChoiceMixin, DocumentForm):
@@ -247,28 +256,16 @@ class HandoverForm(PhotoChoiceMixin, DocumentForm):
             except idnumbers.IdNumberError as error:
                 raise ValidationError(str(error)) from error
 
+    ROWS_FIELD = "items_text"
+    ROWS_KEY = "items"
+
     def validate_items_text(self, field):
-        lines = [line.strip() for line in (field.data or "").splitlines()]
-        lines = [line for line in lines if line]
-        if len(lines) > MAX_ITEMS:
-            raise ValidationError(_l("物品最多 %(count)d 行。", count=MAX_ITEMS))
-        self.items = []
-        for line in lines:
+        message = _l("物品最多 %(count)d 行。", count=MAX_ITEMS)
+        self.rows = []
+        for line in _text_lines(field, MAX_ITEMS, message):
             name, _, rest = line.partition(" ")
             quantity, _, note = rest.strip().partition(" ")
-            self.items.append(
-                {"name": name, "quantity": quantity, "note": note.strip()}
-            )
-
-    def content(self):
-        values = super().content()
-        values["items"] = self.items
-        values["items_text"] = (self.items_text.data or "").strip()
-        return values
-
-    def load(self, content):
-        super().load(content)
-        self.items_text.data = content.get("items_text", "")
+            self.rows.append({"name": name, "quantity": quantity, "note": note.strip()})
 
 
 class DischargeForm(DocumentForm):

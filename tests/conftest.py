@@ -183,17 +183,22 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-gpu",
-            ],
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+def launch_chromium(playwright):
+    """Start Debian's Chromium with no background connections."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-sandbox",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-gpu",
+        ],
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import pytest
 from db.accounts import Station, User
 from db.base import database
 from db.cases import Case
-from tests.test_browser import CHROMIUM, demo_server, log_in  # noqa: F401
+from tests.conftest import CHROMIUM, launch_chromium
+from tests.test_browser import demo_server, log_in  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium package is not installed"
@@ -62,15 +63,7 @@ def browser_pages():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-gpu",
-            ],
-        )
+        browser = launch_chromium(playwright)
         pages = []
         for _ in range(2):
             context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
