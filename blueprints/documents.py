@@ -203,8 +203,8 @@ REQUEST_ASKS = {
 @bp.route("/assist-letter/<int:request_id>", methods=["GET", "POST"])
 @case_work_required
 def assist_letter(request_id):
-    """The printed 协查函 of a verification request, for a station outside
-    this installation."""
+    """Make the printed 协查函 of a verification request, for a station
+    outside this installation."""
     item = VerificationRequest.get_or_404(VerificationRequest.id == request_id)
     if verification.FROM_SIDE not in verification.sides(current_user, item):
         abort(404)
@@ -295,7 +295,7 @@ def download(document_id):
 @bp.route("/<int:document_id>/image")
 @case_work_required
 def image(document_id):
-    """The first page as a JPEG, for posting a search notice online."""
+    """Send the first page as a JPEG, for posting a search notice online."""
     document = _require_document(Document.get_or_404(Document.id == document_id))
     if document.kind != "search_notice":
         abort(404)
@@ -362,7 +362,8 @@ def _kept_content(previous):
 @bp.route("/verify/<code>", methods=["GET", "POST"])
 @login_required
 def verify(code):
-    """The page a document's QR code opens: genuine, unchanged, current?"""
+    """Show whether the document a QR code names is genuine, unchanged and
+    current, and compare an uploaded copy with the archive."""
     document = Document.get_or_none(Document.verify_code == code)
     form = VerifyUploadForm()
     upload_result = None

@@ -90,44 +90,48 @@ def run(batch_id):
         return
     batch.status = DocumentBatch.RUNNING
     batch.save(only=[DocumentBatch.status])
+
     params = json.loads(batch.params)
     problems = []
     made = []
     for case_id in params["case_ids"]:
-        case = Case.get_or_none(
-            (Case.id == case_id) & (Case.station == batch.station_id)
-        )
-        if case is None:
-            problems.append(str(_l("个案 %(id)s 不存在或不属于本站。", id=case_id)))
-            batch.failed += 1
+        document, problem = _issue_one(batch, params, case_id)
+        if document is not None:
+            made.append(document)
         else:
-            try:
-                made.append(
-                    documents.issue(
-                        batch.kind,
-                        station=batch.station,
-                        user=batch.created_by,
-                        content=params["content"],
-                        case=case,
-                        batch=batch,
-                        base_url=params["base_url"],
-                    )
-                )
-            except pdf.RenderError:
-                problems.append(
-                    str(_l("%(number)s：生成失败。", number=case.case_number))
-                )
-                batch.failed += 1
+            problems.append(problem)
+            batch.failed += 1
         batch.done += 1
         DocumentBatch.update(done=batch.done, failed=batch.failed).where(
             DocumentBatch.id == batch.id
         ).execute()
+
     batch.zip_name = _write_zip(made)
     batch.status = DocumentBatch.DONE
     batch.problems = json.dumps(problems, ensure_ascii=False)
     batch.finished_at = utcnow()
     batch.save()
     logger.info("batch %s: %d documents, %d failed", batch.id, len(made), batch.failed)
+
+
+def _issue_one(batch, params, case_id):
+    """Return (document, None), or (None, the problem for staff)."""
+    case = Case.get_or_none((Case.id == case_id) & (Case.station == batch.station_id))
+    if case is None:
+        return None, str(_l("个案 %(id)s 不存在或不属于本站。", id=case_id))
+    try:
+        document = documents.issue(
+            batch.kind,
+            station=batch.station,
+            user=batch.created_by,
+            content=params["content"],
+            case=case,
+            batch=batch,
+            base_url=params["base_url"],
+        )
+    except pdf.RenderError:
+        return None, str(_l("%(number)s：生成失败。", number=case.case_number))
+    return document, None
 
 
 def _write_zip(made):

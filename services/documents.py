@@ -2,9 +2,10 @@
 the stations print.
 
 Each kind of document (services.document_kinds) turns its form values into
-a template context; this module gives it a serial number from the station's
-own scheme, a QR code that links to the verification page, renders it,
-stores the file outside static/ and records its SHA-256. A correction is a
+a template context. This module gives the document a serial number from the
+station's own scheme and a QR code that links to the verification page. It
+renders the document, stores the file outside static/ and records its
+SHA-256. A correction is a
 new version under the same serial, and the old versions stay.
 """
 
@@ -106,7 +107,7 @@ def next_serial(station, kind, year):
 
 @dataclass
 class Issue:
-    """What a document template receives as `doc`."""
+    """The header values a document template receives as `doc`."""
 
     kind: str
     serial: str

@@ -88,7 +88,7 @@ class DocumentFetcher(URLFetcher):
 
 @lru_cache(maxsize=1)
 def installed_families():
-    """Return the font families fontconfig knows, as a set of names."""
+    """Return the names of the font families installed for fontconfig."""
     try:
         # Fixed arguments, no user input.
         listing = subprocess.run(  # noqa: S603
@@ -112,7 +112,7 @@ def is_valid_family(name):
 
 
 def _subset_family(role):
-    # The @font-face family that holds a document's subset of a role's font.
+    # The @font-face family that contains a document's subset of a role's font.
     return "ty-" + role.removeprefix("font_")
 
 
@@ -161,8 +161,8 @@ def _font_file(family, bold):
     # fc-match names its nearest font when the family is missing.
     if family not in names.split(","):
         return None
-    # 200 is bold in fontconfig's scale; a family without a bold face
-    # returns its regular one, which WeasyPrint then emboldens itself.
+    # 200 is bold in fontconfig's scale. A family without a bold face returns
+    # its regular one, and bold text then uses the regular subset.
     if bold and int(weight.split()[0].strip("[")) < 200:
         return None
     return path, int(index)
