@@ -16,8 +16,10 @@ from db.accounts import Station, User
 from db.audit import AuditLog
 from db.base import database, utcnow
 from db.cases import Case
+from db.documents import Commendation, CommendationStaff
 from db.reports import MissingReport
 from services import cases, demo_verification, photo_store, search
+from services.timezone import utc_to_local
 
 FACES_DIR = Path(__file__).resolve().parent.parent / "demo" / "faces"
 
@@ -142,6 +144,7 @@ def load(app):
         _create_report(row, staff)
     demo_cases = [_create_case(row, staff) for row in CASES]
     demo_verification.load(users, demo_cases[0])
+    _create_commendation(staff, demo_cases[-1])
     AuditLog.append("demo_loaded", user=users["admin"])
     path = logins_file(app)
     path.write_text(json.dumps(logins, ensure_ascii=False, indent=1))
@@ -245,3 +248,19 @@ def _create_case(row, user):
         case = cases.create(user.station, values, prepared, stored, user)
         cases.change_status(case, Case.SEARCHING, "开始寻亲", user)
     return case
+
+
+def _create_commendation(user, case):
+    """Record a thank-you banner, so the commendation pages have an entry."""
+    commendation = Commendation.create(
+        station=user.station,
+        case=case,
+        kind="banner",
+        giver="王建华",
+        giver_relation="受助人家属",
+        place=user.station.name,
+        received_on=utc_to_local(utcnow()).date(),
+        banner_text="千里寻亲路 救助暖人心",
+        created_by=user,
+    )
+    CommendationStaff.create(commendation=commendation, user=user)

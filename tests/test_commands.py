@@ -6,6 +6,7 @@ import pytest
 
 from db.accounts import User
 from db.audit import AuditLog
+from db.documents import Commendation
 from db.reports import MissingReport
 from services import demo
 from tests.conftest import face_path
@@ -24,6 +25,7 @@ def test_demo_load_creates_each_role_once(demo_app):
         again = demo.load(demo_app)
         assert User.select().count() == 5
         assert MissingReport.select().count() == len(demo.REPORTS)
+        assert Commendation.select().count() == 1
     assert roles == sorted(User.ROLES)
     saved = json.loads(demo.logins_file(demo_app).read_text())
     assert [item["username"] for item in again] == [item["username"] for item in saved]
