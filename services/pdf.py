@@ -26,10 +26,15 @@ import segno
 import uharfbuzz
 from flask import render_template
 from flask_babel import lazy_gettext as _l
-from PIL import Image
+from PIL import Image, ImageFile
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+# Importing WeasyPrint 70 sets Pillow's LOAD_TRUNCATED_IMAGES for the whole
+# process, which would let truncated uploads pass services.photos. Documents
+# only embed photos that were already checked, so the default comes back.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 logger = logging.getLogger("tuanyuan.documents")
 
