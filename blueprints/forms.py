@@ -1,5 +1,7 @@
 """Form fields and checks shared by the intake and report forms."""
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from wtforms import MultipleFileField, SelectField
 from wtforms.validators import ValidationError
@@ -43,3 +45,23 @@ def check_not_future(field, now):
         raise ValidationError(_l("时间不能晚于现在。"))
     if field.data.year < EARLIEST_YEAR:
         raise ValidationError(_l("日期不能早于 %(year)s 年。", year=EARLIEST_YEAR))
+
+
+# C0 and C1 control characters except tab, line feed and carriage return,
+# which browsers send in multi-line text. PostgreSQL rejects NUL in text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def has_control_characters(text):
+    return bool(text) and CONTROL_CHARACTERS.search(text) is not None
+
+
+def no_control_characters(form, field):
+    """Reject text that contains NUL or another control character."""
+    if isinstance(field.data, str) and has_control_characters(field.data):
+        raise ValidationError(
+            _l(
+                "“%(label)s”中含有不可见的控制字符，请删除后重新提交。",
+                label=field.label.text,
+            )
+        )

@@ -7,10 +7,11 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Regexp, StopValidation
 
 from access import roles_required
 from blueprints.common import acting_user, audit, redirect_to, render_view
+from blueprints.forms import has_control_characters, no_control_characters
 from db.accounts import Station, User
 from db.base import database
 from db.stations_directory import DIRECTORY_GROUPS, Agreement, StationContact
@@ -22,17 +23,48 @@ bp = Blueprint("stations", __name__, url_prefix="/stations")
 
 VIEW_ROLES = (User.STAFF, User.SUPERVISOR, User.COORDINATOR, User.ADMIN)
 EDIT_ROLES = (User.COORDINATOR, User.ADMIN)
+CLEAN = no_control_characters
+
+
+def date_check(missing_message=None):
+    """Validate a DateField: a typed but impossible date gets its own message.
+
+    Without `missing_message` the date is optional. Replaces DataRequired
+    and Optional, which would report an impossible date such as 2026-13-01
+    as missing or in English.
+    """
+
+    def check(form, field):
+        if field.data is not None:
+            return
+        typed = bool(field.raw_data and field.raw_data[0].strip())
+        field.errors[:] = []
+        if typed:
+            raise StopValidation(
+                _l(
+                    "“%(label)s”不是有效的日期，请按 年-月-日 填写，如 2024-03-01。",
+                    label=field.label.text,
+                )
+            )
+        raise StopValidation(missing_message)
+
+    return check
 
 
 class StationForm(FlaskForm):
     name = StringField(
         _l("站点名称"),
-        validators=[DataRequired(_l("请填写站点名称。")), Length(max=100)],
+        validators=[DataRequired(_l("请填写站点名称。")), Length(max=100), CLEAN],
     )
     short_name = StringField(
-        _l("简称"), validators=[DataRequired(_l("请填写简称。")), Length(max=20)]
+        _l("简称"),
+        validators=[DataRequired(_l("请填写简称。")), Length(max=20), CLEAN],
     )
-    directory_group = SelectField(_l("类别"), choices=list(DIRECTORY_GROUPS.items()))
+    directory_group = SelectField(
+        _l("类别"),
+        choices=list(DIRECTORY_GROUPS.items()),
+        invalid_choice_message=_l("请选择类别。"),
+    )
     division_code = StringField(
         _l("行政区划代码"),
         description=_l("6 位数字，如 411625"),
@@ -41,12 +73,12 @@ class StationForm(FlaskForm):
             Regexp(r"^[0-9]{6}$", message=_l("行政区划代码应为 6 位数字。")),
         ],
     )
-    address = StringField(_l("地址"), validators=[Length(max=200)], default="")
-    phone = StringField(_l("值班电话"), validators=[Length(max=40)], default="")
+    address = StringField(_l("地址"), validators=[Length(max=200), CLEAN], default="")
+    phone = StringField(_l("值班电话"), validators=[Length(max=40), CLEAN], default="")
     channels = TextAreaField(
         _l("其他联系渠道"),
         description=_l("传真、邮箱、政务内网等"),
-        validators=[Length(max=2000)],
+        validators=[Length(max=2000), CLEAN],
         default="",
     )
     uses_platform = BooleanField(_l("该站使用本平台（请求直接进入其收件箱）"))
@@ -54,27 +86,36 @@ class StationForm(FlaskForm):
 
 class ContactForm(FlaskForm):
     name = StringField(
-        _l("联系人"), validators=[DataRequired(_l("请填写联系人。")), Length(max=50)]
+        _l("联系人"),
+        validators=[DataRequired(_l("请填写联系人。")), Length(max=50), CLEAN],
     )
-    title = StringField(_l("职务"), validators=[Length(max=50)], default="")
-    phone = StringField(_l("电话"), validators=[Length(max=40)], default="")
-    channel = StringField(_l("其他渠道"), validators=[Length(max=200)], default="")
+    title = StringField(_l("职务"), validators=[Length(max=50), CLEAN], default="")
+    phone = StringField(_l("电话"), validators=[Length(max=40), CLEAN], default="")
+    channel = StringField(
+        _l("其他渠道"), validators=[Length(max=200), CLEAN], default=""
+    )
 
 
 class AgreementForm(FlaskForm):
-    kind = SelectField(_l("协议类型"), choices=list(Agreement.KINDS.items()))
+    kind = SelectField(
+        _l("协议类型"),
+        choices=list(Agreement.KINDS.items()),
+        invalid_choice_message=_l("请选择协议类型。"),
+    )
     title = StringField(
         _l("协议名称"),
-        validators=[DataRequired(_l("请填写协议名称。")), Length(max=200)],
+        validators=[DataRequired(_l("请填写协议名称。")), Length(max=200), CLEAN],
     )
-    signed_on = DateField(_l("签订日期"), validators=[Optional()])
+    signed_on = DateField(_l("签订日期"), validators=[date_check()])
     valid_from = DateField(
-        _l("生效日期"), validators=[DataRequired(_l("请填写生效日期。"))]
+        _l("生效日期"), validators=[date_check(_l("请填写生效日期。"))]
     )
     valid_until = DateField(
-        _l("截止日期"), description=_l("长期有效可留空"), validators=[Optional()]
+        _l("截止日期"), description=_l("长期有效可留空"), validators=[date_check()]
     )
-    scope = TextAreaField(_l("合作范围"), validators=[Length(max=4000)], default="")
+    scope = TextAreaField(
+        _l("合作范围"), validators=[Length(max=4000), CLEAN], default=""
+    )
     document = FileField(_l("协议文本"), description=_l("PDF 或扫描图片，不超过 20 MB"))
 
 
@@ -265,6 +306,13 @@ def edit(station_id):
         "channels": request.form.get("channels", "").strip()[:2000],
         "uses_platform": request.form.get("uses_platform") == "y",
     }
+    texts = (fields["address"], fields["phone"], fields["channels"])
+    if any(has_control_characters(text) for text in texts):
+        return redirect_to(
+            url_for("stations.detail", station_id=station.id),
+            _l("站点信息中含有不可见的控制字符，未保存，请删除后重新提交。"),
+            "error",
+        )
     Station.update(**fields).where(Station.id == station.id).execute()
     audit("station_updated", station, fields=sorted(fields))
     return redirect_to(

@@ -155,3 +155,43 @@ def test_case_page_shows_suggestion(app, users, staff_client):
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "建议发往" in page
     assert "汉中市救助管理站" in page
+
+
+def test_impossible_agreement_date(app, login_as):
+    with app.app_context():
+        station = directory_station("汉中市救助管理站", "汉中", "610700")
+        database.close()
+    client = login_as("coordinator")
+    form = {"kind": "source_governance", "title": "源头共治协议"}
+    for field, label in (("valid_from", "生效日期"), ("valid_until", "截止日期")):
+        values = dict(form, valid_from="2024-03-01")
+        values[field] = "2026-13-01"
+        response = client.post(f"/stations/{station.id}/agreements", data=values)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert f"“{label}”不是有效的日期" in page
+        assert "请填写生效日期" not in page
+        assert "Not a valid date" not in page
+    missing = client.post(f"/stations/{station.id}/agreements", data=form)
+    assert "请填写生效日期。" in missing.get_data(as_text=True)
+    with app.app_context():
+        assert Agreement.select().count() == 0
+
+
+def test_control_characters_rejected(app, login_as):
+    client = login_as("coordinator")
+    response = client.post("/stations/new", data=dict(NEW_STATION, name="城固\x00站"))
+    assert response.status_code == 422
+    assert "“站点名称”中含有不可见的控制字符" in response.get_data(as_text=True)
+    with app.app_context():
+        assert not Station.select().where(Station.short_name == "城固").exists()
+        station = directory_station("汉中市救助管理站", "汉中", "610700")
+        database.close()
+    edited = client.post(
+        f"/stations/{station.id}/edit",
+        data={"address": "汉中\x00市", "phone": "0916"},
+        follow_redirects=True,
+    )
+    assert "控制字符" in edited.get_data(as_text=True)
+    with app.app_context():
+        assert Station.get_by_id(station.id).address == ""
