@@ -1,15 +1,11 @@
 """Thank-you banners and letters: list, record, yearly summary, print."""
 
-from datetime import date
-
 from flask import Blueprint, abort, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -22,14 +18,14 @@ from access import (
     visible_station_ids,
 )
 from blueprints.common import acting_user, audit, redirect_to, render_view
-from blueprints.forms import photos_field, uploaded_files
+from blueprints.document_forms import MultipleChoiceField, date_field
+from blueprints.forms import EARLIEST_YEAR, photos_field, uploaded_files
 from db.accounts import User
-from db.base import utcnow
 from db.cases import Case
 from db.documents import Commendation, CommendationPhoto
 from services import commendations
 from services.photos import PhotoError
-from services.timezone import utc_to_local
+from services.timezone import local_today
 
 bp = Blueprint("commendations", __name__, url_prefix="/commendations")
 
@@ -46,19 +42,19 @@ class CommendationForm(FlaskForm):
     )
     giver_relation = StringField(_l("身份或与受助人关系"), validators=[_length(50)])
     place = StringField(_l("赠送地点"), validators=[_length(200)])
-    received_on = DateField(
-        _l("收到日期"), validators=[DataRequired(message=_l("请填写收到日期。"))]
-    )
+    received_on = date_field(_l("收到日期"), _l("请填写收到日期。"))
     banner_text = StringField(_l("锦旗文字"), validators=[_length(200)])
     letter_text = TextAreaField(_l("感谢信内容"), validators=[_length(5000)])
     case_number = StringField(_l("相关个案编号"), validators=[_length(40)])
-    staff = SelectMultipleField(_l("受表扬的工作人员"), coerce=int)
+    staff = MultipleChoiceField(_l("受表扬的工作人员"), coerce=int)
     note = TextAreaField(_l("备注"), validators=[_length(1000)])
     photos = photos_field(_l("照片（可不传）"), required=False)
 
     def validate_received_on(self, field):
-        if field.data and field.data > utc_to_local(utcnow()).date():
+        if field.data and field.data > local_today():
             raise ValidationError(_l("收到日期不能晚于今天。"))
+        if field.data and field.data.year < EARLIEST_YEAR:
+            raise ValidationError(_l("日期不能早于 %(year)s 年。", year=EARLIEST_YEAR))
 
     def validate_case_number(self, field):
         self.case = None
@@ -81,7 +77,7 @@ class CommendationForm(FlaskForm):
 
 
 def _year():
-    year = request.args.get("year", type=int) or utc_to_local(utcnow()).year
+    year = request.args.get("year", type=int) or local_today().year
     return min(max(year, 2000), 2100)
 
 
@@ -132,7 +128,7 @@ def new():
     form = CommendationForm()
     form.staff.choices = _staff_choices()
     if request.method == "GET":
-        form.received_on.data = utc_to_local(utcnow()).date()
+        form.received_on.data = local_today()
         if request.args.get("case_number"):
             form.case_number.data = request.args["case_number"]
     elif form.validate_on_submit():
@@ -141,7 +137,11 @@ def new():
         except PhotoError as error:
             form.photos.errors = [*form.photos.errors, error.message]
         else:
-            staff = list(User.select().where(User.id.in_(form.staff.data or [])))
+            staff = list(
+                User.select()
+                .where(User.id.in_(form.staff.data or []))
+                .order_by(User.id)
+            )
             item = commendations.create(
                 {
                     "station": acting_user().station,
@@ -180,7 +180,7 @@ def detail(commendation_id):
         "commendations/detail.html",
         None,
         item=item,
-        staff=[link.user for link in item.staff_links],
+        staff=item.staff_members(),
         documents=list(item.documents),
     )
 
@@ -205,5 +205,4 @@ def summary():
         None,
         year=year,
         summary=commendations.summary(items),
-        today=date.today(),
     )

@@ -5,7 +5,8 @@ rendered from (`content()`), and fills itself from stored content when a
 document is corrected (`load()`).
 """
 
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -28,9 +29,17 @@ from services.document_kinds import (
     DISCHARGE_REASONS,
     RECEIVER_KINDS,
 )
+from services.timezone import local_today
 
 MAX_ITEMS = 200
 MAX_LEGS = 12
+# A longer line is almost surely pasted by mistake, and one unbreakable
+# table cell of several thousand characters takes WeasyPrint minutes.
+MAX_ROW_LENGTH = 200
+# Dates on documents lie within this many days of today.
+DATE_WINDOW_DAYS = 366
+# Number prefixes are words: letters, digits and Chinese characters.
+PREFIX_PATTERN = re.compile(r"^[^\W_]{1,20}$")
 
 
 def _length(max_length):
@@ -48,16 +57,96 @@ def _area(label, max_length=2000, **kwargs):
     return TextAreaField(label, default="", validators=[_length(max_length)], **kwargs)
 
 
+def _chosen(message):
+    """Require at least one ticked box, without the `required` attribute
+    that would make the browser demand every box."""
+
+    def check(form, field):
+        if not field.data:
+            raise ValidationError(message)
+
+    return check
+
+
+def date_field(label, message, **kwargs):
+    """A date field whose error says "invalid" for a date that cannot be
+    read and `message` for an empty one."""
+    return DateField(label, validators=[_date_given(message)], **kwargs)
+
+
+def _date_given(message):
+    def check(form, field):
+        if field.data is not None:
+            return
+        field.errors[:] = []
+        if any(value.strip() for value in field.raw_data or []):
+            raise ValidationError(_l("日期无效，请按“年-月-日”填写。"))
+        raise ValidationError(message)
+
+    check.field_flags = {"required": True}
+    return check
+
+
+def _within_window(field, past=True, future=True):
+    """Reject a date more than DATE_WINDOW_DAYS before or after today."""
+    if field.data is None:
+        return
+    value = field.data.date() if isinstance(field.data, datetime) else field.data
+    today = local_today()
+    window = timedelta(days=DATE_WINDOW_DAYS)
+    if past and value < today - window:
+        raise ValidationError(_l("日期不能早于一年前。"))
+    if future and value > today + window:
+        raise ValidationError(_l("日期不能晚于一年后。"))
+
+
+# The quantity of an item line: digits or Chinese numerals, perhaps with a
+# unit ("1", "1张", "两件"), and a unit written apart after plain digits.
+QUANTITY = re.compile(r"[0-9一二两三四五六七八九十百千]+[^\s0-9]{0,2}")
+UNIT = re.compile(r"[^\s0-9A-Za-z]{1,2}")
+
+
+def item_row(line):
+    """Split an item line such as "身份证 1 张 已核对" into name, quantity
+    and note."""
+    name, *rest = line.split()
+    quantity = ""
+    if rest and QUANTITY.fullmatch(rest[0]):
+        quantity = rest.pop(0)
+        if quantity.isdigit() and rest and UNIT.fullmatch(rest[0]):
+            quantity += rest.pop(0)
+    return {"name": name, "quantity": quantity, "note": " ".join(rest)}
+
+
 def _text_lines(field, maximum, message):
     """Return the non-blank lines of a text area, at most `maximum` of them."""
     lines = [line.strip() for line in (field.data or "").splitlines()]
     lines = [line for line in lines if line]
     if len(lines) > maximum:
         raise ValidationError(message)
+    for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_ROW_LENGTH:
+            raise ValidationError(
+                _l(
+                    "第 %(number)d 行超过 %(max)d 个字，请分成几行。",
+                    number=number,
+                    max=MAX_ROW_LENGTH,
+                )
+            )
     return lines
 
 
-class _CheckboxesField(SelectMultipleField):
+class MultipleChoiceField(SelectMultipleField):
+    """A multiple choice whose message for a value not on offer is Chinese
+    (WTForms 3.3 ships no Chinese text for it)."""
+
+    def pre_validate(self, form):
+        offered = {str(value) for value, *_ in self.iter_choices()}
+        if any(str(value) not in offered for value in self.data or []):
+            raise ValidationError(_l("所选项目已失效，请刷新页面后重新选择。"))
+
+
+class _CheckboxesField(MultipleChoiceField):
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
 
@@ -131,12 +220,9 @@ class AssistLetterForm(DocumentForm):
     asks = _CheckboxesField(
         _l("请协助事项"),
         choices=list(ASSIST_ASKS.items()),
-        validators=[DataRequired(message=_l("请至少选择一项协助事项。"))],
+        validators=[_chosen(_l("请至少选择一项协助事项。"))],
     )
-    due_on = DateField(
-        _l("请于何日前函复"),
-        validators=[DataRequired(message=_l("请填写函复期限。"))],
-    )
+    due_on = date_field(_l("请于何日前函复"), _l("请填写函复期限。"))
     details = _area(_l("补充说明"), 1000)
     contact_name = _text(_l("联系人"), 50, required=True)
     contact_phone = _text(_l("联系电话"), 40, required=True)
@@ -150,8 +236,9 @@ class AssistLetterForm(DocumentForm):
     )
 
     def validate_due_on(self, field):
-        if field.data and field.data < date.today():
+        if field.data and field.data < local_today():
             raise ValidationError(_l("函复期限不能早于今天。"))
+        _within_window(field, past=False)
 
 
 # Words staff may put between the departure and arrival times of a leg.
@@ -162,9 +249,7 @@ class EscortLetterForm(DocumentForm):
     recipient = _text(_l("主送单位"), 100, required=True)
     destination = _text(_l("返乡目的地"), 200, required=True)
     escorts = _text(_l("护送人员"), 100, required=True)
-    depart_on = DateField(
-        _l("出发日期"), validators=[DataRequired(message=_l("请填写出发日期。"))]
-    )
+    depart_on = date_field(_l("出发日期"), _l("请填写出发日期。"))
     legs_text = _area(
         _l("行程（每行一段）"),
         2000,
@@ -188,6 +273,9 @@ class EscortLetterForm(DocumentForm):
 
     ROWS_FIELD = "legs_text"
     ROWS_KEY = "legs"
+
+    def validate_depart_on(self, field):
+        _within_window(field)
 
     def validate_legs_text(self, field):
         self.rows = []
@@ -227,7 +315,7 @@ class HandoverForm(PhotoChoiceMixin, DocumentForm):
     handover_at = DateTimeLocalField(
         _l("交接时间"),
         format="%Y-%m-%dT%H:%M",
-        validators=[DataRequired(message=_l("请填写交接时间。"))],
+        validators=[_date_given(_l("请填写交接时间。"))],
     )
     items_text = _area(
         _l("随身物品（每行一件）"),
@@ -259,28 +347,28 @@ class HandoverForm(PhotoChoiceMixin, DocumentForm):
     ROWS_FIELD = "items_text"
     ROWS_KEY = "items"
 
+    def validate_handover_at(self, field):
+        _within_window(field)
+
     def validate_items_text(self, field):
         message = _l("物品最多 %(count)d 行。", count=MAX_ITEMS)
-        self.rows = []
-        for line in _text_lines(field, MAX_ITEMS, message):
-            name, _, rest = line.partition(" ")
-            quantity, _, note = rest.strip().partition(" ")
-            self.rows.append({"name": name, "quantity": quantity, "note": note.strip()})
+        self.rows = [item_row(line) for line in _text_lines(field, MAX_ITEMS, message)]
 
 
 class DischargeForm(DocumentForm):
     reason_kind = SelectField(
         _l("离站方式"), choices=list(DISCHARGE_REASONS.items()), default="escort"
     )
-    discharge_on = DateField(
-        _l("离站日期"), validators=[DataRequired(message=_l("请填写离站日期。"))]
-    )
+    discharge_on = date_field(_l("离站日期"), _l("请填写离站日期。"))
     destination = _text(_l("去向"), 200, required=True)
     checks = _CheckboxesField(
         _l("已完成的事项"), choices=list(DISCHARGE_CHECKS.items())
     )
     note = _area(_l("备注"), 1000)
     CONTENT_FIELDS = ("reason_kind", "discharge_on", "destination", "checks", "note")
+
+    def validate_discharge_on(self, field):
+        _within_window(field)
 
 
 class SignoffSheetForm(DocumentForm):
@@ -307,16 +395,15 @@ class IncomingLetterForm(FlaskForm):
     serial = _text(_l("来文字号"), 60, required=True)
     sender = _text(_l("来文单位"), 200, required=True)
     subject = _text(_l("标题"), 200, required=True)
-    received_on = DateField(
-        _l("收文日期"), validators=[DataRequired(message=_l("请填写收文日期。"))]
-    )
+    received_on = date_field(_l("收文日期"), _l("请填写收文日期。"))
     case_number = _text(_l("相关个案编号"), 40)
     note = _area(_l("备注"), 1000)
     scan = FileField(_l("扫描件（PDF 或图片，可不传）"))
 
     def validate_received_on(self, field):
-        if field.data and field.data > date.today():
+        if field.data and field.data > local_today():
             raise ValidationError(_l("收文日期不能晚于今天。"))
+        _within_window(field, future=False)
 
 
 class VerifyUploadForm(FlaskForm):
@@ -324,6 +411,6 @@ class VerifyUploadForm(FlaskForm):
 
 
 class BatchForm(FlaskForm):
-    case_ids = SelectMultipleField(_l("个案"), coerce=int, validators=[Optional()])
+    case_ids = MultipleChoiceField(_l("个案"), coerce=int, validators=[Optional()])
     contact_name = _text(_l("联系人"), 50, required=True)
     contact_phone = _text(_l("联系电话"), 40, required=True)

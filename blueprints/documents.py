@@ -3,7 +3,7 @@ verifying by QR code, the register of letters, batches and font settings."""
 
 import io
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -28,6 +28,7 @@ from access import (
 from blueprints.common import acting_user, audit, page_number, redirect_to, render_view
 from blueprints.document_forms import (
     FORMS,
+    PREFIX_PATTERN,
     AssistLetterForm,
     BatchForm,
     IncomingLetterForm,
@@ -48,7 +49,7 @@ from db.matching import MatchDecision
 from db.verification import VerificationRequest
 from services import document_batches, documents, letters, pdf, verification
 from services.errors import InputError
-from services.timezone import utc_to_local
+from services.timezone import local_today, utc_to_local
 from services.workdays import add_workdays
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -82,7 +83,8 @@ def _subject(kind):
             MatchDecision.id == request.args.get("decision_id", type=int)
         )
         case = require_case(decision.case)
-        if decision.status != MatchDecision.SAME:
+        # The sheet records a sign-off, so it exists only after one.
+        if decision.status != MatchDecision.SAME or not decision.confirmed:
             abort(404)
         return case, decision, None, case.station
     if kind == "commendation":
@@ -105,16 +107,16 @@ def _defaults(form, kind, case, station):
         form.contact_name.data = user.full_name
         form.contact_phone.data = station.phone
     if kind == "assist_letter":
-        form.due_on.data = add_workdays(date.today(), 10)
+        form.due_on.data = add_workdays(local_today(), 10)
     if kind == "escort_letter":
-        form.depart_on.data = date.today() + timedelta(days=1)
+        form.depart_on.data = local_today() + timedelta(days=1)
         form.escorts.data = user.full_name
     if kind == "handover":
         form.handover_place.data = station.address
         form.handover_at.data = utc_to_local(utcnow()).replace(second=0, microsecond=0)
         form.items_text.data = case.belongings if case else ""
     if kind == "discharge":
-        form.discharge_on.data = date.today()
+        form.discharge_on.data = local_today()
 
 
 def _set_choices(form, case):
@@ -139,6 +141,9 @@ def _issue_from_form(
         )
     except pdf.RenderError:
         form.form_errors.append(_l("文书生成失败，请稍后重试或联系管理员。"))
+        return None
+    except documents.StaleCorrection as error:
+        form.form_errors.append(error.message)
         return None
     return document
 
@@ -217,7 +222,7 @@ def assist_letter(request_id):
         form.asks.data = [
             REQUEST_ASKS[code] for code in item.ask_list if code in REQUEST_ASKS
         ]
-        if letter["due_date"] and letter["due_date"] >= date.today():
+        if letter["due_date"] and letter["due_date"] >= local_today():
             form.due_on.data = letter["due_date"]
         form.details.data = letter["question"]
         form.contact_name.data = letter["contact_name"] or form.contact_name.data
@@ -533,20 +538,28 @@ def _read_settings(stations):
             )
         families[role] = name
     prefixes = _posted_prefixes(stations)
+    errors.update(_prefix_errors(stations, prefixes))
+    return families, prefixes, errors
+
+
+def _prefix_errors(stations, prefixes):
+    """Check that each prefix is a word, and that no two stations or kinds
+    share one, now or in the serials already issued."""
+    errors = {}
     seen = {}
     for station in stations:
         for kind, prefix in prefixes[station.id].items():
             key = f"prefix-{station.id}-{kind}"
             prefix = prefix.strip()
             prefixes[station.id][kind] = prefix
-            if not prefix or len(prefix) > 20 or not pdf.is_valid_family(prefix):
-                errors[key] = _l("文号前缀须为 1 到 20 个字，不含标点。")
-            elif (kind, prefix) in seen:
-                errors[key] = _l(
-                    "与“%(station)s”的前缀重复。", station=seen[(kind, prefix)]
-                )
-            seen[(kind, prefix)] = station.name
-    return families, prefixes, errors
+            if not PREFIX_PATTERN.match(prefix):
+                errors[key] = _l("文号前缀须为 1 到 20 个汉字、字母或数字。")
+            elif prefix in seen:
+                errors[key] = _l("与“%(other)s”的前缀重复。", other=seen[prefix])
+            elif documents.prefix_used_elsewhere(prefix, station, kind):
+                errors[key] = _l("此前缀已用于其他站点或文书种类的文号。")
+            seen[prefix] = f"{station.name} {KINDS[kind][0]}"
+    return errors
 
 
 @bp.route("/batches/new", methods=["GET", "POST"])

@@ -155,6 +155,11 @@ class Commendation(ChoiceLabels, BaseModel):
     created_by = peewee.ForeignKeyField(User, backref="+")
     created_at = peewee.DateTimeField(default=utcnow)
 
+    def staff_members(self):
+        """Return the staff commended, in the order they were entered."""
+        links = self.staff_links.order_by(CommendationStaff.id)
+        return [link.user for link in links]
+
 
 class CommendationStaff(BaseModel):
     commendation = peewee.ForeignKeyField(

@@ -84,13 +84,30 @@ def start(station, user, kind, case_ids, content, base_url):
 
 
 def run(batch_id):
-    """Render every document of a batch, updating its progress as it goes."""
+    """Render every document of a batch, updating its progress as it goes.
+
+    An unexpected error marks the batch failed, so its page stops waiting.
+    """
     batch = DocumentBatch.get_by_id(batch_id)
     if batch.status != DocumentBatch.QUEUED:
         return
     batch.status = DocumentBatch.RUNNING
     batch.save(only=[DocumentBatch.status])
+    try:
+        _run(batch)
+    except Exception:
+        logger.exception("document batch %s failed", batch.id)
+        DocumentBatch.update(
+            status=DocumentBatch.FAILED,
+            finished_at=utcnow(),
+            problems=json.dumps(
+                [str(_l("批量生成中断，请联系管理员查看日志。"))], ensure_ascii=False
+            ),
+        ).where(DocumentBatch.id == batch.id).execute()
+        raise
 
+
+def _run(batch):
     params = json.loads(batch.params)
     problems = []
     made = []

@@ -172,7 +172,7 @@ def _build_signoff_sheet(content, case, decision, **_):
 def _build_commendation(content, commendation, **_):
     return {
         "commendation": commendation,
-        "staff": [link.user for link in commendation.staff_links],
+        "staff": commendation.staff_members(),
     }
 
 

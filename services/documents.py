@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from flask import current_app, url_for
+from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from db.audit import AuditLog
 from db.base import database, utcnow
@@ -30,6 +31,7 @@ from db.documents import (
     DocumentSetting,
 )
 from services import document_kinds, pdf, rules
+from services.errors import InputError
 from services.photo_store import write_atomically
 from services.timezone import utc_to_local
 
@@ -96,6 +98,19 @@ def save_prefixes(station, values):
             ).execute()
 
 
+def prefix_used_elsewhere(prefix, station, kind):
+    """True when a serial of another station or kind starts with `prefix`,
+    so that reusing it could repeat a serial already issued."""
+    return (
+        Document.select()
+        .where(
+            Document.serial.startswith(prefix + "〔")
+            & ((Document.station != station) | (Document.kind != kind))
+        )
+        .exists()
+    )
+
+
 def next_serial(station, kind, year):
     """Reserve the next serial, e.g. 越秀救协〔2026〕15号; call in a transaction."""
     value = DocumentCounter.next_value(station, kind, year)
@@ -141,6 +156,20 @@ def link_base():
     return request.host_url.rstrip("/")
 
 
+class StaleCorrection(InputError):
+    def __init__(self):
+        super().__init__(
+            "stale_correction",
+            _l("该文书刚被他人更正。请打开最新版本，在其基础上更正。"),
+        )
+
+
+def verify_path(code):
+    """Return the path of a verification page, also outside a request."""
+    adapter = current_app.url_map.bind("localhost")
+    return adapter.build("documents.verify", {"code": code})
+
+
 def issue(
     kind,
     *,
@@ -159,81 +188,110 @@ def issue(
 
     `content` is the kind's form values (JSON-serialisable). `previous` is
     the version being corrected, with `reason` saying why. Raises
-    pdf.RenderError when rendering fails; nothing is saved then.
+    pdf.RenderError when rendering fails, and StaleCorrection when someone
+    corrected `previous` meanwhile; no document is saved then.
     """
     spec = document_kinds.SPECS[kind]
     base_url = base_url or link_base()
     now = utcnow()
-    with database.atomic():
-        if previous is not None:
-            serial, version = previous.serial, previous.version + 1
-        else:
+    if previous is None:
+        # The serial is reserved in a short transaction of its own, so that
+        # rendering (0.1 s to seconds) holds no lock on the database.
+        # NOTE: a document whose rendering then fails leaves its serial unused.
+        with database.atomic():
             serial = next_serial(station, kind, utc_to_local(now).year)
-            version = 1
-        code = secrets.token_urlsafe(12)
-        verify_url = base_url + url_for("documents.verify", code=code)
-        header = Issue(
-            kind=kind,
-            serial=serial,
-            version=version,
-            station=station,
-            verify_url=verify_url,
-            qr=pdf.qr_data_uri(verify_url),
-            issued_at=utc_to_local(now),
-            issued_by=user,
-        )
-        context = spec.build(
-            content, case=case, decision=decision, commendation=commendation
-        )
-        data, pages = pdf.render_pdf(
-            spec.template,
-            font_families(),
-            doc=header,
-            case=case,
-            content=content,
-            **context,
-        )
-        stored_name = uuid.uuid4().hex + ".pdf"
-        path = folder() / stored_name[:2] / stored_name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-        document = Document.create(
-            serial=serial,
-            version=version,
-            verify_code=code,
-            kind=kind,
-            title=spec.title(content, case=case, commendation=commendation),
-            station=station,
-            case=case,
-            decision=decision,
-            commendation=commendation,
-            recipient=content.get("recipient", ""),
-            content=json.dumps(content, ensure_ascii=False, default=_json_default),
-            previous=previous,
-            correction_reason=reason,
-            stored_name=stored_name,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            pages=pages,
-            batch=batch,
-            created_by=user,
-            created_at=now,
-        )
-        if previous is not None:
-            previous.superseded_at = now
-            previous.save(only=[Document.superseded_at])
-        if kind == "search_notice" and case is not None:
-            rules.complete_rule(
-                case, "search_notice", f"{KINDS[kind][0]} {serial}", now
+        version = 1
+    else:
+        serial, version = previous.serial, previous.version + 1
+    code = secrets.token_urlsafe(12)
+    verify_url = base_url + verify_path(code)
+    header = Issue(
+        kind=kind,
+        serial=serial,
+        version=version,
+        station=station,
+        verify_url=verify_url,
+        qr=pdf.qr_data_uri(verify_url),
+        issued_at=utc_to_local(now),
+        issued_by=user,
+    )
+    context = spec.build(
+        content, case=case, decision=decision, commendation=commendation
+    )
+    data, pages = pdf.render_pdf(
+        spec.template,
+        font_families(),
+        doc=header,
+        case=case,
+        content=content,
+        **context,
+    )
+
+    stored_name = uuid.uuid4().hex + ".pdf"
+    path = folder() / stored_name[:2] / stored_name
+    try:
+        with database.atomic():
+            if previous is not None and _superseded(previous):
+                raise StaleCorrection()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+            document = Document.create(
+                serial=serial,
+                version=version,
+                verify_code=code,
+                kind=kind,
+                title=spec.title(content, case=case, commendation=commendation),
+                station=station,
+                case=case,
+                decision=decision,
+                commendation=commendation,
+                recipient=content.get("recipient", ""),
+                content=json.dumps(content, ensure_ascii=False, default=_json_default),
+                previous=previous,
+                correction_reason=reason,
+                stored_name=stored_name,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                pages=pages,
+                batch=batch,
+                created_by=user,
+                created_at=now,
             )
-        AuditLog.append(
-            "document.issue",
-            user=user,
-            obj=document,
-            detail={"serial": serial, "version": version, "kind": kind},
-        )
+            _record_side_effects(document, previous, now)
+    except Exception:
+        # The row was not saved, so neither is its file.
+        path.unlink(missing_ok=True)
+        raise
     logger.info("issued %s %s v%d (%d bytes)", kind, serial, version, len(data))
     return document
+
+
+def _superseded(previous):
+    return (
+        Document.select(Document.superseded_at)
+        .where(Document.id == previous.id)
+        .scalar()
+        is not None
+    )
+
+
+def _record_side_effects(document, previous, now):
+    if previous is not None:
+        previous.superseded_at = now
+        previous.save(only=[Document.superseded_at])
+    if document.kind == "search_notice" and document.case is not None:
+        outcome = f"{document.kind_label} {document.serial}"
+        rules.complete_rule(document.case, "search_notice", outcome, now)
+    AuditLog.append(
+        "document.issue",
+        user=document.created_by,
+        obj=document,
+        detail={
+            "serial": document.serial,
+            "version": document.version,
+            "kind": document.kind,
+        },
+    )
 
 
 def _json_default(value):

@@ -1,6 +1,7 @@
 """The register of letters a station sends and receives (发文 / 收文)."""
 
 import hashlib
+import io
 import uuid
 from datetime import date
 from pathlib import Path
@@ -8,10 +9,13 @@ from pathlib import Path
 import filetype
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
 
 from db.base import database
 from db.cases import Case
 from db.documents import Document, IncomingLetter
+from services import photos
 from services.errors import InputError
 
 SCAN_TYPES = {
@@ -53,6 +57,11 @@ def received_in_year(query, year):
 
 
 def _read_scan(storage):
+    """Return (bytes, MIME type) of a checked scan, or raise InputError.
+
+    A picture is decoded and stored re-encoded as JPEG without metadata, as
+    photos are; a PDF must parse and have at least one page.
+    """
     data = storage.stream.read(SCAN_MAX_BYTES + 1)
     if not data:
         raise InputError("empty", _l("扫描件是空文件。"))
@@ -61,6 +70,14 @@ def _read_scan(storage):
     kind = filetype.guess(data)
     if kind is None or kind.mime not in SCAN_TYPES:
         raise InputError("unsupported_format", _l("扫描件须为 PDF、JPEG 或 PNG 文件。"))
+    if kind.mime != "application/pdf":
+        return photos.normalise(data, SCAN_MAX_BYTES).jpeg, "image/jpeg"
+    try:
+        pages = len(PdfReader(io.BytesIO(data)).pages)
+    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError):
+        pages = 0
+    if not pages:
+        raise InputError("corrupt", _l("扫描件 PDF 已损坏或没有页面。"))
     return data, kind.mime
 
 

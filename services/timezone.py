@@ -1,6 +1,6 @@
 """Conversions between the station's local time (Asia/Shanghai) and stored UTC."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -23,3 +23,8 @@ def utc_to_local(value):
         return None
     aware = value.replace(tzinfo=UTC)
     return aware.astimezone(local_zone()).replace(tzinfo=None)
+
+
+def local_today():
+    """Return today's date at the station, not the server's UTC date."""
+    return utc_to_local(datetime.now(UTC).replace(tzinfo=None)).date()

@@ -2,13 +2,14 @@
 verification, corrections, the register of letters, batches and settings."""
 
 import io
+import json
 import re
 import zipfile
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 from db.accounts import Station
 from db.base import database
@@ -24,6 +25,14 @@ from tests.conftest import face_bytes, image_bytes
 
 RARE_NAME = "吉𠮷堃"
 YEAR = datetime.now().year
+
+
+def blank_pdf():
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
 
 
 def pdf_text(data):
@@ -404,6 +413,16 @@ def test_signoff_sheet_from_decision(app, confirmed_decision, staff_client):
     assert document.decision_id == confirmed_decision.id
 
 
+def test_signoff_sheet_needs_signed_decision(app, confirmed_decision, staff_client):
+    with app.app_context():
+        MatchDecision.update(signed_off_by=None, signed_off_at=None).execute()
+        database.close()
+    response = staff_client.get(
+        f"/documents/new/signoff_sheet?decision_id={confirmed_decision.id}"
+    )
+    assert response.status_code == 404
+
+
 def test_signoff_sheet_needs_same_person_decision(
     app, confirmed_decision, staff_client
 ):
@@ -500,17 +519,22 @@ def test_uploaded_copy_compared_with_archive(app, case, staff_client):
     assert "不一致" in other.get_data(as_text=True)
 
 
-def test_qr_code_links_to_verify_page(app, case, staff_client):
+def read_qr(jpeg):
     import cv2
 
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    return text
+
+
+def test_qr_code_links_to_verify_page(app, case, staff_client):
     document = issue_via_form(
         staff_client, "handover", f"case_id={case.id}", handover_form()
     )
     with app.app_context():
         jpeg = pdf.page_image(download(staff_client, document), dpi=200)
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    assert text.endswith(f"/documents/verify/{document.verify_code}")
+    link = read_qr(jpeg)
+    assert link == f"http://localhost/documents/verify/{document.verify_code}"
 
 
 def test_correction_is_new_version(app, case, staff_client):
@@ -578,7 +602,7 @@ def test_register_lists_letters_sent_and_received(app, case, staff_client):
             "received_on": date.today().isoformat(),
             "case_number": case.case_number,
             "note": "",
-            "scan": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "scan.pdf"),
+            "scan": (io.BytesIO(blank_pdf()), "scan.pdf"),
         },
     )
     assert response.status_code == 303
@@ -599,6 +623,9 @@ def test_register_lists_letters_sent_and_received(app, case, staff_client):
     ("changes", "message"),
     [
         ({"scan": (io.BytesIO(b"MZ\x90\x00not a pdf"), "x.pdf")}, "须为 PDF"),
+        ({"scan": (io.BytesIO(b"%PDF-1.4\n<html>x</html>"), "x.pdf")}, "已损坏"),
+        ({"scan": (io.BytesIO(image_bytes()[:300]), "x.jpg")}, "损坏"),
+        ({"received_on": "2026-13-45"}, "日期无效"),
         ({"case_number": "越秀-1999-9999"}, "本站没有编号"),
         ({"received_on": (date.today() + timedelta(days=3)).isoformat()}, "不能晚于"),
     ],
@@ -889,3 +916,213 @@ def test_link_base_from_config(app_factory):
     plain = app_factory()
     with plain.test_request_context("/", base_url="http://127.0.0.1:5000"):
         assert documents.link_base() == "http://127.0.0.1:5000"
+
+
+def test_register_scan_picture_reencoded(app, staff_client):
+    from PIL import Image
+
+    original = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "ScannerMaker"
+    Image.new("RGB", (60, 40), (200, 10, 10)).save(original, "PNG", exif=exif)
+    response = staff_client.post(
+        "/documents/register/incoming",
+        data={
+            "serial": "豫周救函〔2026〕10号",
+            "sender": "河南省周口市救助管理站",
+            "subject": "复函",
+            "received_on": date.today().isoformat(),
+            "scan": (io.BytesIO(original.getvalue()), "scan.png"),
+        },
+    )
+    assert response.status_code == 303
+    letter = IncomingLetter.get()
+    assert letter.mime_type == "image/jpeg"
+    scan = staff_client.get(f"/documents/register/incoming/{letter.id}/scan").data
+    assert scan[:3] == b"\xff\xd8\xff"
+    assert b"ScannerMaker" not in scan
+
+
+def test_assist_letter_boxes_not_each_required(app, case, staff_client):
+    page = staff_client.get(f"/documents/new/assist_letter?case_id={case.id}")
+    boxes = re.findall(r'<input[^>]*name="asks"[^>]*>', page.get_data(as_text=True))
+    assert len(boxes) == 4
+    assert not any("required" in box for box in boxes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"due_on": "2026-13-45"}, "日期无效"),
+        ({"due_on": "9999-12-31"}, "不能晚于一年后"),
+        ({"asks": ["confirm_identity", "drop_tables"]}, "所选项目已失效"),
+    ],
+)
+def test_assist_letter_rejects_bad_values(app, case, staff_client, changes, message):
+    response = staff_client.post(
+        f"/documents/new/assist_letter?case_id={case.id}",
+        data=assist_form(**changes),
+    )
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert Document.select().count() == 0
+
+
+def test_handover_rejects_overlong_item_line(app, case, staff_client):
+    response = staff_client.post(
+        f"/documents/new/handover?case_id={case.id}",
+        data=handover_form(items_text="身份证 1 张\n" + "长" * 201),
+    )
+    assert response.status_code == 422
+    assert "第 2 行超过 200 个字" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("身份证 1 张 已核对", ("身份证", "1张", "已核对")),
+        ("现金 200 元", ("现金", "200元", "")),
+        ("衣物 一袋 旧", ("衣物", "一袋", "旧")),
+        ("钥匙", ("钥匙", "", "")),
+        ("药品 降压药 每日一次", ("药品", "", "降压药 每日一次")),
+    ],
+)
+def test_item_line_split(line, expected):
+    from blueprints.document_forms import item_row
+
+    row = item_row(line)
+    assert (row["name"], row["quantity"], row["note"]) == expected
+
+
+def test_prefix_shared_by_two_kinds_rejected(app, stations, login_as):
+    yuexiu = stations["yuexiu"].id
+    response = login_as("admin").post(
+        "/documents/settings",
+        data=settings_form(stations, **{f"prefix-{yuexiu}-escort_letter": "越秀救协"}),
+    )
+    assert response.status_code == 422
+    assert "前缀重复" in response.get_data(as_text=True)
+
+
+def test_prefix_with_punctuation_rejected(app, stations, login_as):
+    yuexiu = stations["yuexiu"].id
+    response = login_as("admin").post(
+        "/documents/settings",
+        data=settings_form(stations, **{f"prefix-{yuexiu}-handover": "越秀(救).协"}),
+    )
+    assert response.status_code == 422
+    assert "汉字、字母或数字" in response.get_data(as_text=True)
+
+
+def test_prefix_used_in_old_serials_rejected(
+    app, case, stations, staff_client, login_as
+):
+    issue_via_form(staff_client, "handover", f"case_id={case.id}", handover_form())
+    # 越秀 moves to a new prefix, and 海珠 takes the one 越秀 has used.
+    changes = {
+        f"prefix-{stations['yuexiu'].id}-handover": "越秀交接",
+        f"prefix-{stations['haizhu'].id}-handover": "越秀救交",
+    }
+    response = login_as("admin").post(
+        "/documents/settings", data=settings_form(stations, **changes)
+    )
+    assert response.status_code == 422
+    assert "已用于其他站点或文书种类" in response.get_data(as_text=True)
+
+
+def test_batch_runs_outside_request(app, case, stations, users):
+    from services import document_batches
+
+    with app.app_context():
+        batch = DocumentBatch.create(
+            station=stations["yuexiu"].id,
+            kind="search_notice",
+            params=json.dumps(
+                {
+                    "case_ids": [case.id],
+                    "content": {"contact_name": "李娜", "contact_phone": "020"},
+                    "base_url": "http://tuanyuan.local",
+                }
+            ),
+            total=1,
+            created_by=users["staff"].id,
+        )
+        document_batches.run(batch.id)
+        batch = DocumentBatch.get_by_id(batch.id)
+        document = Document.get()
+        data = documents.path_of(document).read_bytes()
+        database.close()
+    assert batch.status == DocumentBatch.DONE
+    image = pdf.page_image(data, dpi=200)
+    assert read_qr(image) == (
+        f"http://tuanyuan.local/documents/verify/{document.verify_code}"
+    )
+
+
+def test_batch_failure_marks_batch_failed(app, case, stations, users, monkeypatch):
+    from services import document_batches
+
+    def broken(made):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(document_batches, "_write_zip", broken)
+    with app.app_context():
+        batch = DocumentBatch.create(
+            station=stations["yuexiu"].id,
+            kind="search_notice",
+            params=json.dumps(
+                {"case_ids": [case.id], "content": {}, "base_url": "http://x"}
+            ),
+            total=1,
+            created_by=users["staff"].id,
+        )
+        with pytest.raises(OSError):
+            document_batches.run(batch.id)
+        batch = DocumentBatch.get_by_id(batch.id)
+        database.close()
+    assert batch.status == DocumentBatch.FAILED
+    assert "批量生成中断" in batch.problems
+
+
+def test_failed_save_leaves_no_file(app, case, staff_client, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(Document, "create", refuse)
+    response = staff_client.post(
+        f"/documents/new/handover?case_id={case.id}", data=handover_form()
+    )
+    assert response.status_code == 500
+    with app.app_context():
+        assert not any(documents.folder().rglob("*.pdf"))
+
+
+def test_second_correction_of_same_version_refused(app, case, staff_client):
+    first = issue_via_form(
+        staff_client, "handover", f"case_id={case.id}", handover_form()
+    )
+    with app.app_context():
+        stale = Document.get_by_id(first.id)
+        documents.issue(
+            "handover",
+            station=stale.station,
+            user=stale.created_by,
+            content=documents.content_of(stale),
+            case=stale.case,
+            previous=stale,
+            reason="第一次更正",
+            base_url="http://x",
+        )
+        with pytest.raises(documents.StaleCorrection):
+            documents.issue(
+                "handover",
+                station=stale.station,
+                user=stale.created_by,
+                content=documents.content_of(stale),
+                case=stale.case,
+                previous=stale,
+                reason="同时更正",
+                base_url="http://x",
+            )
+        database.close()
+    assert Document.select().count() == 2
