@@ -15,8 +15,9 @@ import logging
 import re
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import filetype
@@ -26,8 +27,13 @@ from flask_babel import lazy_gettext as _l
 from db.accounts import Station
 from db.audit import AuditLog
 from db.base import database, utcnow
-from db.verification import VerificationEvent, VerificationFile, VerificationRequest
-from services import photo_store, photos
+from db.verification import (
+    ASKS,
+    VerificationEvent,
+    VerificationFile,
+    VerificationRequest,
+)
+from services import idnumbers, photo_store, photos
 from services.attachments import ALLOWED_TYPES
 from services.errors import InputError
 
@@ -39,7 +45,30 @@ VERSION = 1
 REQUEST = "request"
 REPLY = "reply"
 MANIFEST = "manifest.json"
-ENTRY_NAME = re.compile(r"^files/[0-9]{1,3}\.(jpg|png|webp|pdf)$")
+ENTRY_NAME = re.compile(r"files/[0-9]{1,3}\.(jpg|png|webp|pdf)")
+COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# Errors that zipfile and zlib raise for damaged or unsupported entries:
+# zlib.error for a broken deflate stream, EOFError for a cut-off entry,
+# NotImplementedError for an unknown compression method and RuntimeError
+# for an encrypted entry.
+DAMAGED_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+)
+# Times and dates in a file must fall in these years. Nothing in this
+# platform predates 2000, and far-off years overflow when a time is shown
+# in Beijing time (year 9999 plus eight hours).
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2100
+TIME_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+DATE_FORMAT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Allowance for a sending clock that runs ahead of this server's.
+CLOCK_SKEW = timedelta(days=1)
+# Control characters other than tab, line feed and carriage return.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_FILES = 20
 MANIFEST_MAX_BYTES = 1024 * 1024
 # Default largest zip, in bytes; EXCHANGE_MAX_BYTES in the config changes it.
@@ -156,6 +185,12 @@ def export_request(request, user):
     return data, f"核实请求-{request.case_number}-{request.public_id[:8]}.zip"
 
 
+def ascii_file_name(request):
+    """Return the download name for clients that cannot show a Chinese one."""
+    kind = "reply" if request.imported else "request"
+    return f"tuanyuan-{kind}-{request.public_id}.zip"
+
+
 def export_reply(request, user):
     """Return (zip bytes, file name) of the answer to an imported request."""
     if not request.imported or request.status not in (R.ANSWERED, R.CLOSED):
@@ -200,8 +235,10 @@ def read(data, expected_kind):
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = _check_entries(archive)
         blobs = _read_entries(archive, entries, limit * MAX_UNPACKED_FACTOR)
-    except zipfile.BadZipFile as error:
-        logger.info("rejected exchange file: not a zip (%s)", error)
+    except DAMAGED_ZIP_ERRORS as error:
+        logger.info(
+            "rejected exchange file: damaged zip (%s: %s)", type(error).__name__, error
+        )
         raise ExchangeError(
             "not_zip", _l("文件不是有效的 zip 交换文件，或已损坏。")
         ) from error
@@ -214,7 +251,7 @@ def read(data, expected_kind):
             _l("交换文件的校验值不符，文件可能已损坏或被改动，请向对方索取原文件。"),
         )
     _check_payload(payload, expected_kind)
-    files = _check_files(payload["files"], blobs)
+    files = _check_files(payload["files"], blobs, expected_kind)
     return ReadFile(expected_kind, payload, manifest["checksum"], files)
 
 
@@ -228,7 +265,7 @@ def _check_entries(archive):
     names = set()
     for info in infos:
         name = info.filename
-        if name != MANIFEST and not ENTRY_NAME.match(name):
+        if name != MANIFEST and not ENTRY_NAME.fullmatch(name):
             raise ExchangeError(
                 "bad_entry_name",
                 _l("交换文件中有不允许的文件名“%(name)s”。", name=name[:100]),
@@ -239,6 +276,15 @@ def _check_entries(archive):
             )
         if info.flag_bits & 0x1:
             raise ExchangeError("encrypted", _l("交换文件不能加密。"))
+        if info.compress_type not in COMPRESSIONS:
+            raise ExchangeError(
+                "compression",
+                _l(
+                    "交换文件中的“%(name)s”使用了不支持的压缩方式，"
+                    "只能使用 deflate 压缩或不压缩。",
+                    name=name,
+                ),
+            )
         names.add(name)
     if MANIFEST not in names:
         raise ExchangeError("no_manifest", _l("交换文件中缺少 manifest.json。"))
@@ -297,6 +343,15 @@ def _check_header(manifest, expected_kind):
     if manifest.get("format") != FORMAT:
         raise ExchangeError("format", _l("这不是团圆平台的身份核实交换文件。"))
     version = manifest.get("version")
+    if type(version) is not int:
+        raise ExchangeError(
+            "version",
+            _l(
+                "交换文件的版本号 %(found)s 不是整数，本系统只支持版本 %(supported)s。",
+                found=json.dumps(version, ensure_ascii=False)[:20],
+                supported=VERSION,
+            ),
+        )
     if version != VERSION:
         raise ExchangeError(
             "version",
@@ -356,19 +411,30 @@ _FILE_FIELDS = {
 }
 
 
-def _check_fields(values, spec, where):
+def _check_fields(values, spec, where=""):
+    """Check types, lengths and characters; a required string may not be blank."""
     if not isinstance(values, dict):
         raise _invalid(where)
     for name, (kind, length, required) in spec.items():
         value = values.get(name)
+        field = f"{where}.{name}" if where else name
         if value is None:
             if required:
-                raise _invalid(f"{where}.{name}")
+                raise _invalid(field)
             continue
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise _invalid(f"{where}.{name}")
+            raise _invalid(field)
+        if not isinstance(value, str):
+            continue
         if length is not None and len(value) > length:
-            raise _invalid(f"{where}.{name}")
+            raise _invalid(field)
+        if required and not value.strip():
+            raise _invalid(field)
+        if CONTROL_CHARACTERS.search(value):
+            raise ExchangeError(
+                "control_character",
+                _l("交换文件中的字段“%(field)s”含有控制字符。", field=field),
+            )
 
 
 def _invalid(field):
@@ -378,17 +444,19 @@ def _invalid(field):
 
 
 def _check_payload(payload, kind):
-    _check_fields(payload, _REQUEST_FIELDS if kind == REQUEST else _REPLY_FIELDS, "")
+    _check_fields(payload, _REQUEST_FIELDS if kind == REQUEST else _REPLY_FIELDS)
     _check_fields(payload.get("from_station"), _STATION_FIELDS, "from_station")
     _check_fields(payload.get("to_station"), _STATION_FIELDS, "to_station")
     if not re.fullmatch(r"[0-9a-f]{32}", payload["request_id"]):
         raise _invalid("request_id")
     if kind == REQUEST:
-        asks = payload.get("asks")
-        if not isinstance(asks, list) or not all(isinstance(a, str) for a in asks):
-            raise _invalid("asks")
-        _parse_date(payload["due_date"], "due_date")
-        _parse_time(payload["sent_at"], "sent_at")
+        _check_asks(payload.get("asks"))
+        _check_id_number(payload.get("id_number"))
+        sent_at = _parse_time(payload["sent_at"], "sent_at")
+        if _parse_date(payload["due_date"], "due_date") < sent_at.date():
+            raise ExchangeError(
+                "due_date", _l("交换文件中的答复期限“due_date”早于发出时间。")
+            )
     else:
         if payload["outcome"] not in R.OUTCOMES:
             raise _invalid("outcome")
@@ -400,21 +468,82 @@ def _check_payload(payload, kind):
         _check_fields(entry, _FILE_FIELDS, "files")
 
 
-def _parse_date(text, field):
+def _check_asks(asks):
+    if not isinstance(asks, list) or not asks:
+        raise _invalid("asks")
+    unknown = [a for a in asks if not isinstance(a, str) or a not in ASKS]
+    if unknown:
+        raise ExchangeError(
+            "asks",
+            _l(
+                "交换文件中的请求事项“%(value)s”无法识别，只能是 %(known)s。",
+                value=str(unknown[0])[:40],
+                known="、".join(ASKS),
+            ),
+        )
+
+
+def _check_id_number(text):
+    if not text:
+        return
     try:
-        return date.fromisoformat(text)
+        idnumbers.parse(text)
+    except idnumbers.IdNumberError as error:
+        raise ExchangeError(
+            "id_number",
+            _l(
+                "交换文件中的身份证号无效：%(error)s请对方核对后重新导出。",
+                error=error,
+            ),
+        ) from error
+
+
+def _parse_date(text, field):
+    """Parse a YYYY-MM-DD date between EARLIEST_YEAR and LATEST_YEAR."""
+    try:
+        if not DATE_FORMAT.fullmatch(text):
+            raise ValueError(text)
+        value = date.fromisoformat(text)
     except ValueError as error:
-        raise _invalid(field) from error
+        raise _bad_time(field, _l("格式应为 YYYY-MM-DD，如 2026-10-20")) from error
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise _bad_time(field, _years_hint())
+    return value
 
 
 def _parse_time(text, field):
+    """Parse a UTC time written with "Z" into a naive UTC datetime.
+
+    Times with another offset or none are rejected, as are times before
+    EARLIEST_YEAR or more than CLOCK_SKEW after now.
+    """
     try:
-        return datetime.fromisoformat(text.removesuffix("Z"))
+        if not TIME_FORMAT.fullmatch(text):
+            raise ValueError(text)
+        value = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError as error:
-        raise _invalid(field) from error
+        raise _bad_time(
+            field, _l("应为以 Z 结尾的 UTC 时间，如 2026-10-08T02:00:00Z")
+        ) from error
+    if value.year < EARLIEST_YEAR or value > utcnow() + CLOCK_SKEW:
+        raise _bad_time(field, _l("不能早于 %(year)s 年或晚于现在", year=EARLIEST_YEAR))
+    return value
 
 
-def _check_files(entries, blobs):
+def _years_hint():
+    return _l(
+        "应在 %(first)s 至 %(last)s 年之间", first=EARLIEST_YEAR, last=LATEST_YEAR
+    )
+
+
+def _bad_time(field, hint):
+    return ExchangeError(
+        "time",
+        _l("交换文件中的“%(field)s”时间或日期无效：%(hint)s。", field=field, hint=hint),
+    )
+
+
+def _check_files(entries, blobs, kind):
     listed = {entry["path"] for entry in entries}
     if len(listed) != len(entries) or listed != set(blobs):
         raise ExchangeError(
@@ -428,12 +557,27 @@ def _check_files(entries, blobs):
                 "file_hash",
                 _l("文件“%(name)s”的校验值不符，文件可能已损坏。", name=entry["path"]),
             )
-        checked.append((entry, _check_content(entry, data)))
+        checked.append((entry, _check_content(entry, data, kind)))
     return checked
 
 
-def _check_content(entry, data):
-    """Return (bytes, mime type) to store: photos re-encoded, files as sent."""
+def _check_content(entry, data, kind):
+    """Return (bytes, mime type) to store: photos re-encoded, files as sent.
+
+    A request carries only photos and a reply only answer attachments.
+    """
+    expected = VerificationFile.PHOTO if kind == REQUEST else VerificationFile.ANSWER
+    if entry["role"] != expected:
+        raise ExchangeError(
+            "file_role",
+            _l(
+                "文件“%(name)s”的用途“%(role)s”不正确，%(kind)s文件中只能是“%(expected)s”。",
+                name=entry["path"],
+                role=entry["role"][:20],
+                kind=_l("核实请求") if kind == REQUEST else _l("核实回复"),
+                expected=expected,
+            ),
+        )
     if entry["role"] == VerificationFile.PHOTO:
         try:
             photo = photos.normalise(
@@ -447,15 +591,13 @@ def _check_content(entry, data):
                 ),
             ) from error
         return photo.jpeg, "image/jpeg"
-    if entry["role"] != VerificationFile.ANSWER:
-        raise _invalid("files.role")
-    kind = filetype.guess(data)
-    if kind is None or kind.mime not in ALLOWED_TYPES:
+    guessed = filetype.guess(data)
+    if guessed is None or guessed.mime not in ALLOWED_TYPES:
         raise ExchangeError(
             "file_type",
             _l("附件“%(name)s”不是 PDF、JPEG、PNG 或 WebP 文件。", name=entry["path"]),
         )
-    return data, kind.mime
+    return data, guessed.mime
 
 
 # Storing
@@ -510,6 +652,11 @@ def _directory_station(entry):
     )
 
 
+def _normal_id_number(text):
+    """Return the checked ID number in its 18-character form, or None."""
+    return idnumbers.parse(text).number if text else None
+
+
 def import_request(data, to_station, user):
     """Create an incoming request from a request file; raises ExchangeError."""
     found = read(data, REQUEST)
@@ -539,8 +686,8 @@ def import_request(data, to_station, user):
             from_station=from_station,
             to_station=to_station,
             known_facts=payload.get("known_facts") or "",
-            id_number=payload.get("id_number") or None,
-            asks=",".join(a for a in payload["asks"] if a)[:200],
+            id_number=_normal_id_number(payload.get("id_number")),
+            asks=",".join(dict.fromkeys(payload["asks"])),
             question=payload.get("question") or "",
             contact_name=payload.get("contact_name") or "",
             contact_phone=payload.get("contact_phone") or "",

@@ -245,6 +245,56 @@ def _bomb(data):
     return buffer.getvalue()
 
 
+def _rezip(data, compression):
+    """Rebuild an exchange zip with every entry compressed by `compression`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _local_data_offset(data, info):
+    """Offset of an entry's compressed bytes, after its local file header."""
+    header = info.header_offset
+    name_length = int.from_bytes(data[header + 26 : header + 28], "little")
+    extra_length = int.from_bytes(data[header + 28 : header + 30], "little")
+    return header + 30 + name_length + extra_length
+
+
+def _break_deflate(data):
+    """Make the photo's deflate stream start with the reserved block type 3,
+    which zlib rejects; the zip's structure stays intact."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo("files/1.jpg")
+    start = _local_data_offset(data, info)
+    return data[:start] + b"\xff\xff" + data[start + 2 :]
+
+
+def _set_method(data, name, method):
+    """Write compression method `method` into both headers of entry `name`."""
+    raw = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        header = archive.getinfo(name).header_offset
+    raw[header + 8 : header + 10] = method.to_bytes(2, "little")
+    position = raw.find(b"PK\x01\x02")
+    while position != -1:
+        name_length = int.from_bytes(raw[position + 28 : position + 30], "little")
+        if raw[position + 46 : position + 46 + name_length] == name.encode():
+            raw[position + 10 : position + 12] = method.to_bytes(2, "little")
+        position = raw.find(b"PK\x01\x02", position + 4)
+    return bytes(raw)
+
+
+def _set_file_role(role):
+    def change(manifest):
+        manifest["payload"]["files"][0]["role"] = role
+
+    return change
+
+
 def _corrupt_photo(data):
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         photo = archive.read("files/1.jpg")
@@ -309,6 +359,72 @@ BAD_FILES = {
     "bad_request_id": (
         lambda data: repack(data, _set(["payload", "request_id"], "../x")),
         "request_id",
+    ),
+    "sent_in_year_9999": (
+        lambda data: repack(data, _set(["payload", "sent_at"], "9999-12-31T23:59:59Z")),
+        "“sent_at”时间或日期无效",
+    ),
+    "sent_in_year_1": (
+        lambda data: repack(data, _set(["payload", "sent_at"], "0001-01-01T00:00:00Z")),
+        "“sent_at”时间或日期无效",
+    ),
+    "due_in_year_1": (
+        lambda data: repack(data, _set(["payload", "due_date"], "0001-01-01")),
+        "应在 2000 至 2100 年之间",
+    ),
+    "sent_with_offset": (
+        lambda data: repack(
+            data, _set(["payload", "sent_at"], "2026-10-08T10:00:00+08:00")
+        ),
+        "应为以 Z 结尾的 UTC 时间",
+    ),
+    "sent_without_zone": (
+        lambda data: repack(data, _set(["payload", "sent_at"], "2026-10-08T02:00:00")),
+        "应为以 Z 结尾的 UTC 时间",
+    ),
+    "broken_deflate": (_break_deflate, "不是有效的 zip"),
+    "unknown_compression": (
+        lambda data: _set_method(data, "files/1.jpg", 99),
+        "不支持的压缩方式",
+    ),
+    "bzip2": (lambda data: _rezip(data, zipfile.ZIP_BZIP2), "不支持的压缩方式"),
+    "lzma": (lambda data: _rezip(data, zipfile.ZIP_LZMA), "不支持的压缩方式"),
+    "nameless_station": (
+        lambda data: repack(data, _set(["payload", "from_station", "name"], " ")),
+        "字段“from_station.name”缺失或不正确",
+    ),
+    "blank_case_number": (
+        lambda data: repack(data, _set(["payload", "case_number"], "")),
+        "字段“case_number”缺失或不正确",
+    ),
+    "unknown_ask": (
+        lambda data: repack(data, _set(["payload", "asks"], ["find_family", "a,b"])),
+        "请求事项“a,b”无法识别",
+    ),
+    "no_asks": (lambda data: repack(data, _set(["payload", "asks"], [])), "“asks”"),
+    "invalid_id_number": (
+        lambda data: repack(data, _set(["payload", "id_number"], "610722198001011234")),
+        "身份证号无效",
+    ),
+    "answer_file_in_request": (
+        lambda data: repack(data, _set_file_role("answer")),
+        "用途“answer”不正确",
+    ),
+    "float_version": (
+        lambda data: repack(data, _set(["version"], 1.0)),
+        "版本号 1.0 不是整数",
+    ),
+    "text_version": (
+        lambda data: repack(data, _set(["version"], "1")),
+        "版本号 &#34;1&#34; 不是整数",
+    ),
+    "entry_name_with_newline": (
+        lambda data: repack(data, extra={"files/2.jpg\n": image_bytes()}),
+        "不允许的文件名",
+    ),
+    "nul_in_question": (
+        lambda data: repack(data, _set(["payload", "question"], "请核实\u0000户籍")),
+        "字段“question”含有控制字符",
     ),
 }
 
@@ -413,3 +529,45 @@ def test_checksum_is_canonical():
     assert exchange.checksum_of(payload) == exchange.checksum_of(reordered)
     expected = hashlib.sha256('{"a":[1,2],"b":"名"}'.encode()).hexdigest()
     assert exchange.checksum_of(payload) == expected
+
+
+def test_time_parsed_as_naive_utc(app):
+    with app.app_context():
+        parsed = exchange._parse_time("2026-01-08T02:00:00Z", "sent_at")
+    assert parsed.tzinfo is None
+    assert (parsed.year, parsed.hour) == (2026, 2)
+
+
+def test_edge_dates_import_and_show(home, remote):
+    """The earliest and latest accepted dates import and every page shows them."""
+    data, _ = export_file(home)
+    edges = repack(data, _set(["payload", "sent_at"], "2000-01-01T00:00:00Z"))
+    edges = repack(edges, _set(["payload", "due_date"], "2100-12-31"))
+    client = remote_client(remote)
+    response = client.post(
+        "/verification/import",
+        data={"file": (io.BytesIO(edges), "请求.zip"), "station": remote["station_id"]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    with bound(remote["app"]):
+        incoming = R.get()
+        assert incoming.sent_at.tzinfo is None
+    use_database(remote["app"])
+    for url in (
+        "/verification/",
+        f"/verification/{incoming.id}",
+        "/verification/stats?year=2000",
+    ):
+        assert client.get(url).status_code == 200, url
+
+
+def test_export_has_ascii_file_name(home, login_as):
+    use_database(home["app"])
+    response = login_as("staff").get(f"/verification/{home['request_id']}/export")
+    assert response.status_code == 200
+    with bound(home["app"]):
+        public_id = R.get_by_id(home["request_id"]).public_id
+    disposition = response.headers["Content-Disposition"]
+    assert f"filename=tuanyuan-request-{public_id}.zip" in disposition
+    assert "filename*=UTF-8''%E6%A0%B8%E5%AE%9E" in disposition
