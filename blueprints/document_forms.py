@@ -302,6 +302,28 @@ class EscortLetterForm(DocumentForm):
             )
 
 
+class OfficialLetterForm(DocumentForm):
+    recipient = _text(_l("主送单位"), 100, required=True)
+    subject = _text(
+        _l("标题"),
+        60,
+        required=True,
+        description=_l("如“关于商请协助安置受助人员的函”。"),
+    )
+    body = _area(
+        _l("正文"),
+        4000,
+        description=_l("每段一行；结尾的“特此函达。”等语句请写在正文中。"),
+    )
+    contact_name = _text(_l("联系人"), 50, required=True)
+    contact_phone = _text(_l("联系电话"), 40, required=True)
+    CONTENT_FIELDS = ("recipient", "subject", "body", "contact_name", "contact_phone")
+
+    def validate_body(self, field):
+        if not (field.data or "").strip():
+            raise ValidationError(_l("请填写正文。"))
+
+
 class HandoverForm(PhotoChoiceMixin, DocumentForm):
     receiver_kind = SelectField(
         _l("接收方类型"), choices=list(RECEIVER_KINDS.items()), default="family"
@@ -384,6 +406,7 @@ FORMS = {
     "search_notice": SearchNoticeForm,
     "assist_letter": AssistLetterForm,
     "escort_letter": EscortLetterForm,
+    "official_letter": OfficialLetterForm,
     "handover": HandoverForm,
     "discharge": DischargeForm,
     "signoff_sheet": SignoffSheetForm,

@@ -94,9 +94,12 @@ def _subject(kind):
         if not can_view_station(current_user, commendation.station_id):
             abort(404)
         return commendation.case, None, commendation, commendation.station
-    case = require_case(
-        Case.get_or_404(Case.id == request.args.get("case_id", type=int))
-    )
+    case_id = request.args.get("case_id", type=int)
+    if kind == "official_letter" and case_id is None:
+        if current_user.role not in (User.STAFF, User.SUPERVISOR):
+            abort(403)
+        return None, None, None, acting_user().station
+    case = require_case(Case.get_or_404(Case.id == case_id))
     return case, None, None, case.station
 
 

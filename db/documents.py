@@ -14,7 +14,8 @@ from db.matching import MatchDecision
 KINDS = {
     "search_notice": (_l("寻亲公告"), "告"),
     "assist_letter": (_l("协查函"), "协"),
-    "escort_letter": (_l("护送函"), "函"),
+    "escort_letter": (_l("护送函"), "送"),
+    "official_letter": (_l("公函"), "函"),
     "handover": (_l("交接单"), "交"),
     "discharge": (_l("离站手续单"), "离"),
     "signoff_sheet": (_l("身份确认签批单"), "审"),
@@ -22,13 +23,15 @@ KINDS = {
 }
 # Letters between offices, laid out as official documents and kept in the
 # register of letters sent.
-LETTER_KINDS = ("assist_letter", "escort_letter")
-# Kinds made from a case page; the sign-off sheet starts from a review
-# decision and the commendation record from a commendation.
+LETTER_KINDS = ("assist_letter", "escort_letter", "official_letter")
+# Kinds made from a case page. The sign-off sheet starts from a review
+# decision, the commendation record from a commendation, and a 公函 from the
+# documents page, with or without a case.
 CASE_DOCUMENT_KINDS = (
     "search_notice",
     "assist_letter",
     "escort_letter",
+    "official_letter",
     "handover",
     "discharge",
 )

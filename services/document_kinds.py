@@ -137,6 +137,11 @@ def _build_escort_letter(content, case, **_):
     }
 
 
+def _build_official_letter(content, case, **_):
+    paragraphs = [line.strip() for line in content.get("body", "").splitlines()]
+    return {"paragraphs": [line for line in paragraphs if line]}
+
+
 def _build_handover(content, case, **_):
     return {
         "facts": case_facts(case),
@@ -190,6 +195,11 @@ def _letter_title(label):
     return title
 
 
+def _official_title(content, case, **_):
+    title = f"{_l('公函')}：{content.get('subject', '')}"
+    return f"{title}（{case.case_number}）" if case is not None else title
+
+
 def _commendation_title(content, commendation, **_):
     return f"{_l('表扬记录')}：{commendation.giver}"
 
@@ -209,6 +219,9 @@ SPECS = {
         "documents/pdf/escort_letter.html",
         _letter_title(_l("护送函")),
         _build_escort_letter,
+    ),
+    "official_letter": KindSpec(
+        "documents/pdf/official_letter.html", _official_title, _build_official_letter
     ),
     "handover": KindSpec(
         "documents/pdf/handover.html", _case_title(_l("交接单")), _build_handover

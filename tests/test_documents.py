@@ -321,7 +321,7 @@ def test_escort_letter_lists_legs(app, case, staff_client):
         },
     )
     text = flat("".join(pdf_text(download(staff_client, document))))
-    assert f"越秀救函〔{YEAR}〕1号" in text
+    assert f"越秀救送〔{YEAR}〕1号" in text
     assert "K1234" in text
     assert "K8001" in text
     assert "张伟、李娜" in text
@@ -1126,3 +1126,36 @@ def test_second_correction_of_same_version_refused(app, case, staff_client):
             )
         database.close()
     assert Document.select().count() == 2
+
+
+def test_official_letter_without_case(app, stations, staff_client, login_as):
+    document = issue_via_form(
+        staff_client,
+        "official_letter",
+        "",
+        {
+            "recipient": "广州市民政局",
+            "subject": "关于商请协助安置长期滞留人员的函",
+            "body": "我站现有长期滞留人员三名。\n特此函达。",
+            "contact_name": "李娜",
+            "contact_phone": "020-81234567",
+        },
+    )
+    assert document.case_id is None
+    assert document.serial == f"越秀救函〔{YEAR}〕1号"
+    text = flat("".join(pdf_text(download(staff_client, document))))
+    assert "关于商请协助安置长期滞留人员的函" in text
+    assert "广州市民政局：" in text
+    assert "我站现有长期滞留人员三名。" in text
+    register = staff_client.get("/documents/register").get_data(as_text=True)
+    assert document.serial in register
+    assert login_as("other_staff").get(f"/documents/{document.id}").status_code == 404
+    assert (
+        login_as("coordinator").get("/documents/new/official_letter").status_code == 403
+    )
+
+
+def test_default_prefixes_differ_by_kind(app, stations):
+    with app.app_context():
+        values = documents.prefixes(stations["yuexiu"])
+    assert len(set(values.values())) == len(values)
