@@ -23,7 +23,6 @@ bp = Blueprint("stations", __name__, url_prefix="/stations")
 
 VIEW_ROLES = (User.STAFF, User.SUPERVISOR, User.COORDINATOR, User.ADMIN)
 EDIT_ROLES = (User.COORDINATOR, User.ADMIN)
-CLEAN = no_control_characters
 
 
 def date_check(missing_message=None):
@@ -54,11 +53,19 @@ def date_check(missing_message=None):
 class StationForm(FlaskForm):
     name = StringField(
         _l("站点名称"),
-        validators=[DataRequired(_l("请填写站点名称。")), Length(max=100), CLEAN],
+        validators=[
+            DataRequired(_l("请填写站点名称。")),
+            Length(max=100),
+            no_control_characters,
+        ],
     )
     short_name = StringField(
         _l("简称"),
-        validators=[DataRequired(_l("请填写简称。")), Length(max=20), CLEAN],
+        validators=[
+            DataRequired(_l("请填写简称。")),
+            Length(max=20),
+            no_control_characters,
+        ],
     )
     directory_group = SelectField(
         _l("类别"),
@@ -73,12 +80,16 @@ class StationForm(FlaskForm):
             Regexp(r"^[0-9]{6}$", message=_l("行政区划代码应为 6 位数字。")),
         ],
     )
-    address = StringField(_l("地址"), validators=[Length(max=200), CLEAN], default="")
-    phone = StringField(_l("值班电话"), validators=[Length(max=40), CLEAN], default="")
+    address = StringField(
+        _l("地址"), validators=[Length(max=200), no_control_characters], default=""
+    )
+    phone = StringField(
+        _l("值班电话"), validators=[Length(max=40), no_control_characters], default=""
+    )
     channels = TextAreaField(
         _l("其他联系渠道"),
         description=_l("传真、邮箱、政务内网等"),
-        validators=[Length(max=2000), CLEAN],
+        validators=[Length(max=2000), no_control_characters],
         default="",
     )
     uses_platform = BooleanField(_l("该站使用本平台（请求直接进入其收件箱）"))
@@ -87,12 +98,20 @@ class StationForm(FlaskForm):
 class ContactForm(FlaskForm):
     name = StringField(
         _l("联系人"),
-        validators=[DataRequired(_l("请填写联系人。")), Length(max=50), CLEAN],
+        validators=[
+            DataRequired(_l("请填写联系人。")),
+            Length(max=50),
+            no_control_characters,
+        ],
     )
-    title = StringField(_l("职务"), validators=[Length(max=50), CLEAN], default="")
-    phone = StringField(_l("电话"), validators=[Length(max=40), CLEAN], default="")
+    title = StringField(
+        _l("职务"), validators=[Length(max=50), no_control_characters], default=""
+    )
+    phone = StringField(
+        _l("电话"), validators=[Length(max=40), no_control_characters], default=""
+    )
     channel = StringField(
-        _l("其他渠道"), validators=[Length(max=200), CLEAN], default=""
+        _l("其他渠道"), validators=[Length(max=200), no_control_characters], default=""
     )
 
 
@@ -104,7 +123,11 @@ class AgreementForm(FlaskForm):
     )
     title = StringField(
         _l("协议名称"),
-        validators=[DataRequired(_l("请填写协议名称。")), Length(max=200), CLEAN],
+        validators=[
+            DataRequired(_l("请填写协议名称。")),
+            Length(max=200),
+            no_control_characters,
+        ],
     )
     signed_on = DateField(_l("签订日期"), validators=[date_check()])
     valid_from = DateField(
@@ -114,7 +137,7 @@ class AgreementForm(FlaskForm):
         _l("截止日期"), description=_l("长期有效可留空"), validators=[date_check()]
     )
     scope = TextAreaField(
-        _l("合作范围"), validators=[Length(max=4000), CLEAN], default=""
+        _l("合作范围"), validators=[Length(max=4000), no_control_characters], default=""
     )
     document = FileField(_l("协议文本"), description=_l("PDF 或扫描图片，不超过 20 MB"))
 
