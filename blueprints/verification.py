@@ -3,6 +3,7 @@ exchange files and the monthly figures."""
 
 import io
 import logging
+from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
@@ -28,7 +29,11 @@ from access import (
     stations_for_intake,
 )
 from blueprints.common import acting_user, audit, redirect_to, render_view
-from blueprints.forms import uploaded_files
+from blueprints.forms import (
+    CONTROL_CHARACTERS,
+    no_control_characters,
+    uploaded_files,
+)
 from db.accounts import Station
 from db.base import utcnow
 from db.cases import Case
@@ -54,6 +59,26 @@ class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def __init__(self, label, **kwargs):
+        kwargs.setdefault(
+            "invalid_value_message", _l("所选项无效，请刷新页面后重新选择。")
+        )
+        kwargs.setdefault(
+            "invalid_choice_message",
+            _l("所选项“%(value)s”已不可选，请刷新页面后重新选择。"),
+        )
+        super().__init__(label, **kwargs)
+
+
+def station_field(label):
+    """A station list whose errors read well when nothing valid was chosen."""
+    return SelectField(
+        label,
+        coerce=int,
+        invalid_value_message=_l("请选择站点。"),
+        invalid_choice_message=_l("请从列表中选择站点。"),
+    )
+
 
 def _one_ask_checked(form, field):
     if not field.data:
@@ -61,44 +86,80 @@ def _one_ask_checked(form, field):
 
 
 class RequestForm(FlaskForm):
-    to_station = SelectField(_l("发往站点"), coerce=int)
+    to_station = station_field(_l("发往站点"))
     # A custom check: DataRequired would mark every checkbox `required`, and
     # the browser would then insist on all of them.
     asks = CheckboxesField(
         _l("请求事项"), choices=list(ASKS.items()), validators=[_one_ask_checked]
     )
     known_facts = TextAreaField(
-        _l("已知情况"), validators=[Length(max=10_000)], default=""
+        _l("已知情况"),
+        validators=[Length(max=10_000), no_control_characters],
+        default="",
     )
     question = TextAreaField(
         _l("请对方核实的内容"),
-        validators=[DataRequired(_l("请写明请对方核实什么。")), Length(max=10_000)],
+        validators=[
+            DataRequired(_l("请写明请对方核实什么。")),
+            Length(max=10_000),
+            no_control_characters,
+        ],
     )
     include_id_number = BooleanField(_l("附上完整身份证号"))
-    photos = CheckboxesField(_l("随请求发送的照片"), coerce=int, choices=[])
+    photos = CheckboxesField(
+        _l("随请求发送的照片"),
+        coerce=int,
+        choices=[],
+        invalid_choice_message=_l(
+            "所选照片不属于本个案或已删除（编号 %(value)s），请刷新页面后重新选择。"
+        ),
+    )
     contact_name = StringField(
         _l("本站联系人"),
-        validators=[DataRequired(_l("请填写联系人。")), Length(max=50)],
+        validators=[
+            DataRequired(_l("请填写联系人。")),
+            Length(max=50),
+            no_control_characters,
+        ],
     )
     contact_phone = StringField(
         _l("联系电话"),
-        validators=[DataRequired(_l("请填写联系电话。")), Length(max=40)],
+        validators=[
+            DataRequired(_l("请填写联系电话。")),
+            Length(max=40),
+            no_control_characters,
+        ],
     )
 
 
 class AnswerForm(FlaskForm):
-    outcome = SelectField(_l("核实结果"), choices=list(R.OUTCOMES.items()))
+    outcome = SelectField(
+        _l("核实结果"),
+        choices=list(R.OUTCOMES.items()),
+        invalid_choice_message=_l("请选择核实结果。"),
+    )
     answer_text = TextAreaField(
         _l("核实情况"),
-        validators=[DataRequired(_l("请填写核实情况。")), Length(max=10_000)],
+        validators=[
+            DataRequired(_l("请填写核实情况。")),
+            Length(max=10_000),
+            no_control_characters,
+        ],
     )
-    answer_name = StringField(_l("核实的姓名"), validators=[Length(max=100)])
-    answer_address = StringField(_l("户籍或家庭住址"), validators=[Length(max=200)])
-    answer_contact = StringField(_l("家属及联系方式"), validators=[Length(max=200)])
+    answer_name = StringField(
+        _l("核实的姓名"), validators=[Length(max=100), no_control_characters]
+    )
+    answer_address = StringField(
+        _l("户籍或家庭住址"), validators=[Length(max=200), no_control_characters]
+    )
+    answer_contact = StringField(
+        _l("家属及联系方式"), validators=[Length(max=200), no_control_characters]
+    )
     channel = SelectField(
         _l("答复方式"),
         choices=[("phone", _l("电话")), ("letter", _l("信函"))],
         default="phone",
+        invalid_choice_message=_l("请选择答复方式。"),
     )
     files = MultipleFileField(
         _l("附件"), description=_l("PDF、JPEG、PNG 或 WebP，每个不超过 20 MB")
@@ -106,14 +167,25 @@ class AnswerForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    text = TextAreaField(_l("说明"), validators=[Length(max=10_000)], default="")
+    text = TextAreaField(
+        _l("说明"),
+        validators=[
+            Length(max=10_000, message=_l("说明不能超过 %(max)d 个字。")),
+            no_control_characters,
+        ],
+        default="",
+    )
 
 
 class SignoffForm(FlaskForm):
     decision = SelectField(
-        _l("签批意见"), choices=[("approve", _l("批准")), ("reject", _l("退回"))]
+        _l("签批意见"),
+        choices=[("approve", _l("批准")), ("reject", _l("退回"))],
+        invalid_choice_message=_l("请选择签批意见。"),
     )
-    reason = TextAreaField(_l("意见说明"), validators=[Length(max=2000)], default="")
+    reason = TextAreaField(
+        _l("意见说明"), validators=[Length(max=2000), no_control_characters], default=""
+    )
     password = PasswordField(
         _l("本人密码"), validators=[DataRequired(_l("请输入密码以签批。"))]
     )
@@ -124,7 +196,7 @@ class ImportForm(FlaskForm):
         _l("交换文件（zip）"),
         validators=[FileRequired(_l("请选择交换文件。"))],
     )
-    station = SelectField(_l("接收站点"), coerce=int)
+    station = station_field(_l("接收站点"))
 
 
 class ReplyImportForm(FlaskForm):
@@ -248,6 +320,7 @@ def new(case_id):
 
 def _context(item, **forms):
     found = verification.sides(current_user, item)
+    case = item.case if item.case_id else None
     answer_form = AnswerForm(formdata=None)
     context = {
         "item": item,
@@ -266,6 +339,13 @@ def _context(item, **forms):
         "records_for_other": not item.to_station.receives_online
         and not item.imported
         and "from" in found,
+        "earlier_confirmations": verification.earlier_confirmations(item)
+        if "from" in found
+        else [],
+        "case_identified": case is not None
+        and case.status in verification.IDENTIFIED_STATUSES,
+        "case_status_label": case.status_label if case else "",
+        "page_error": "",
     }
     context.update(forms)
     return context
@@ -296,13 +376,30 @@ def reveal_id(request_id):
     return render_view("cases/_id_number.html", None, number=item.id_number or "")
 
 
+def _failed(item, message, **forms):
+    """Show the request page with `message` above it, whichever forms it shows.
+
+    A step can fail on a form that the fresh page no longer offers, such as
+    a second click on 确认接收, so the message never depends on a form.
+    """
+    return _show(item, 422, page_error=str(message), **forms)
+
+
+def _first_error(form):
+    messages = (error for errors in form.errors.values() for error in errors)
+    return next(messages, _l("请检查填写的内容。"))
+
+
 def _step(item, action, message, form=None):
+    if form is not None and not form.validate_on_submit():
+        return _failed(item, _first_error(form), note_form=form)
     try:
         action()
     except InputError as error:
-        form = form or NoteForm()
+        if form is None:
+            return _failed(item, error)
         form.text.errors = [str(error)]
-        return _show(item, 422, note_form=form)
+        return _failed(item, error, note_form=form)
     return redirect_to(url_for("verification.detail", request_id=item.id), message)
 
 
@@ -365,7 +462,7 @@ def answer(request_id):
     item = _load(request_id)
     form = AnswerForm()
     if not form.validate_on_submit():
-        return _show(item, 422, answer_form=form)
+        return _failed(item, _first_error(form), answer_form=form)
     files = []
     for storage in uploaded_files(form.files):
         try:
@@ -374,8 +471,8 @@ def answer(request_id):
             )
         except InputError as error:
             form.files.errors = [str(error)]
-            return _show(item, 422, answer_form=form)
-        files.append((storage.filename, data, mime_type))
+            return _failed(item, error, answer_form=form)
+        files.append((CONTROL_CHARACTERS.sub("", storage.filename), data, mime_type))
     channel = (
         form.channel.data
         if "from" in verification.sides(current_user, item)
@@ -386,9 +483,10 @@ def answer(request_id):
         with photo_store.StoredFiles() as stored:
             verification.answer(item, form.data, acting_user(), channel, files, stored)
     except InputError as error:
-        field = getattr(form, error.code, None) or form.answer_text
-        field.errors = [str(error)]
-        return _show(item, 422, answer_form=form)
+        field = getattr(form, error.code, None)
+        if field is not None:
+            field.errors = [str(error)]
+        return _failed(item, error, answer_form=form)
     return redirect_to(
         url_for("verification.detail", request_id=item.id), _l("答复已保存。")
     )
@@ -400,7 +498,7 @@ def signoff(request_id):
     item = _load(request_id)
     form = SignoffForm()
     if not form.validate_on_submit():
-        return _show(item, 422, signoff_form=form)
+        return _failed(item, _first_error(form), signoff_form=form)
     try:
         verification.sign_off(
             item,
@@ -410,9 +508,11 @@ def signoff(request_id):
             acting_user(),
         )
     except InputError as error:
-        field = form.password if error.code == "password" else form.reason
-        field.errors = [str(error)]
-        return _show(item, 422, signoff_form=form)
+        if error.code == "password":
+            form.password.errors = [str(error)]
+        elif error.code in ("reason", "name_conflict"):
+            form.reason.errors = [str(error)]
+        return _failed(item, error, signoff_form=form)
     return redirect_to(
         url_for("verification.detail", request_id=item.id), _l("签批已完成。")
     )
@@ -458,12 +558,16 @@ def export(request_id):
         return redirect_to(
             url_for("verification.detail", request_id=item.id), error, "error"
         )
-    return send_file(
-        io.BytesIO(data),
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=name,
+    response = send_file(io.BytesIO(data), mimetype="application/zip")
+    # Werkzeug's ASCII fallback drops the Chinese characters and leaves
+    # "--2026-0001-….zip", so give a readable one of our own.
+    response.headers.set(
+        "Content-Disposition",
+        "attachment",
+        filename=exchange.ascii_file_name(item),
+        **{"filename*": "UTF-8''" + quote(name, safe="")},
     )
+    return response
 
 
 def _import_form(formdata=None):

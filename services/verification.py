@@ -42,6 +42,8 @@ SIGNOFF_APPROVED = "approved"
 SIGNOFF_REJECTED = "rejected"
 SIGNOFF_ROLES = ("supervisor", "coordinator")
 REMINDER_RULE = "verification:{id}"
+# Case statuses reached only once the person's identity is known.
+IDENTIFIED_STATUSES = (Case.IDENTIFIED, Case.AWAITING_RETURN, Case.RETURNED)
 
 
 class VerificationError(InputError):
@@ -451,23 +453,52 @@ def pending_signoffs(user):
     return query.order_by(R.closed_at)
 
 
+def _last_actor(request, status):
+    event = (
+        request.events.where(VerificationEvent.to_status == status)
+        .order_by(VerificationEvent.id.desc())
+        .first()
+    )
+    return event.user_id if event else None
+
+
+def earlier_confirmations(request):
+    """Other requests about the same case whose confirmed identity was approved."""
+    if request.case_id is None:
+        return []
+    return list(
+        R.select()
+        .where(
+            (R.case == request.case_id)
+            & (R.id != request.id)
+            & (R.signoff_status == SIGNOFF_APPROVED)
+        )
+        .order_by(R.signed_off_at)
+    )
+
+
+def _same_name(first, second):
+    return "".join(first.split()) == "".join(second.split())
+
+
 def sign_off(request, password, approve, reason, user):
     """Approve or reject a confirmed identity; approval marks the case identified.
 
-    The supervisor signs with their password, as for a face match. The
-    person who accepted the answer may not sign it. Raises VerificationError.
+    The supervisor signs with their password, as for a face match. Neither
+    the person who recorded the answer nor the one who accepted it may sign
+    it. Approving a name that differs from an identity already approved for
+    the same case needs a reason. Raises VerificationError.
     """
     if user.role not in SIGNOFF_ROLES:
         raise VerificationError("role", _l("确认身份须由审核人签批。"))
     _require_side(user, request, FROM_SIDE)
     if request.signoff_status != SIGNOFF_PENDING:
         raise VerificationError("signoff", _l("该核实结果不在待签批状态。"))
-    closer = (
-        request.events.where(VerificationEvent.to_status == R.CLOSED)
-        .order_by(VerificationEvent.id.desc())
-        .first()
-    )
-    if closer and closer.user_id == user.id:
+    if _last_actor(request, R.ANSWERED) == user.id:
+        raise VerificationError(
+            "own_answer", _l("登记该答复的人不能自己签批，请由另一位审核人签批。")
+        )
+    if _last_actor(request, R.CLOSED) == user.id:
         raise VerificationError(
             "own_close", _l("采纳答复的人不能自己签批，请由另一位审核人签批。")
         )
@@ -477,6 +508,21 @@ def sign_off(request, password, approve, reason, user):
     reason = (reason or "").strip()
     if not approve and not reason:
         raise VerificationError("reason", _l("退回时请填写原因。"))
+    conflicting = [
+        earlier
+        for earlier in earlier_confirmations(request)
+        if not _same_name(earlier.answer_name, request.answer_name)
+    ]
+    if approve and conflicting and not reason:
+        raise VerificationError(
+            "name_conflict",
+            _l(
+                "本个案已经核实为“%(name)s”，与本次的“%(new)s”不同。"
+                "如仍要批准，请在意见说明中写明理由。",
+                name=conflicting[0].answer_name,
+                new=request.answer_name,
+            ),
+        )
     with database.atomic():
         status = SIGNOFF_APPROVED if approve else SIGNOFF_REJECTED
         rows = (
@@ -486,8 +532,9 @@ def sign_off(request, password, approve, reason, user):
         )
         if rows == 0:
             raise VerificationError("stale", _l("该核实结果已被他人签批。"))
+        note = _l("审核人退回：%(reason)s", reason=reason)
         if approve:
-            _confirm_case(request, user)
+            note = _confirm_case(request, reason, user)
         fresh = R.get_by_id(request.id)
         _record(
             fresh,
@@ -496,38 +543,48 @@ def sign_off(request, password, approve, reason, user):
             user,
             request.from_station_id,
             "signed_off" if approve else "signoff_rejected",
-            _signoff_note(approve, reason),
+            str(note),
         )
     return fresh
 
 
-def _signoff_note(approve, reason):
-    if approve:
-        return str(_l("审核人批准，个案身份已确认"))
-    return str(_l("审核人退回：%(reason)s", reason=reason))
-
-
-def _confirm_case(request, user):
+def _confirm_case(request, reason, user):
+    """Mark the case identified unless it already is; return the event note."""
     from services import cases
 
     case = Case.get_by_id(request.case_id)
-    reason = str(
+    change_reason = str(
         _l(
             "%(station)s 核实身份为 %(name)s，经审核签批",
             station=request.to_station.name,
             name=request.answer_name,
         )
     )
+    already = case.status in IDENTIFIED_STATUSES or earlier_confirmations(request)
     if case.status == Case.IN_STATION:
-        case = cases.change_status(case, Case.SEARCHING, reason, user)
+        case = cases.change_status(case, Case.SEARCHING, change_reason, user)
     if case.status == Case.SEARCHING:
-        cases.change_status(case, Case.IDENTIFIED, reason, user)
+        case = cases.change_status(case, Case.IDENTIFIED, change_reason, user)
     AuditLog.append(
-        "identity_confirmed",
+        "identity_reconfirmed" if already else "identity_confirmed",
         user=user,
         obj=case,
         detail={"verification_request": request.id},
     )
+    if already:
+        note = _l(
+            "审核人批准；个案此前已确认身份，状态仍为“%(status)s”",
+            status=case.status_label,
+        )
+    elif case.status == Case.IDENTIFIED:
+        note = _l("审核人批准，个案身份已确认")
+    else:
+        note = _l(
+            "审核人批准；个案状态为“%(status)s”，未变更", status=case.status_label
+        )
+    if reason:
+        note = f"{note}。{reason}"
+    return note
 
 
 # Files
@@ -607,8 +664,30 @@ def _finish_reminder(request, now):
     rules.complete_rule(
         Case(id=request.case_id),
         REMINDER_RULE.format(id=request.id),
-        str(_l("核实请求已%(status)s", status=request.status_label)),
+        _reminder_outcome(request),
         now,
+    )
+
+
+def _reminder_outcome(request):
+    """Return who answered or that the request closed, for the reminder task."""
+    if request.status != R.ANSWERED:
+        return str(_l("核实请求%(status)s", status=request.status_label))
+    if request.answer_channel == "platform":
+        return str(
+            _l(
+                "%(station)s %(name)s 已答复核实请求",
+                station=request.to_station.name,
+                name=request.answered_by_name,
+            )
+        )
+    return str(
+        _l(
+            "%(station)s 已答复核实请求（%(channel)s，由 %(name)s 登记）",
+            station=request.to_station.name,
+            channel=request.channel_label,
+            name=request.answered_by_name,
+        )
     )
 
 

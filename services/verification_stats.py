@@ -1,9 +1,15 @@
 """Monthly figures of verification requests per station, and the count of
-confirmed identities against a baseline year."""
+confirmed identities against a baseline year.
+
+A case confirmed through several requests counts once, in the month of its
+first approved sign-off.
+"""
 
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from peewee import fn
 
 from db.accounts import Station
 from db.settings import Setting
@@ -20,8 +26,12 @@ class MonthRow:
     month: str  # YYYY-MM, local time
     sent: int = 0
     received: int = 0
+    # Answers this station gave to requests it received.
     answered: int = 0
     on_time: int = 0
+    # Answers this station got to requests it sent.
+    sent_answered: int = 0
+    sent_on_time: int = 0
     confirmed: int = 0
     answer_days: list = field(default_factory=list)
 
@@ -48,8 +58,10 @@ def monthly(user, year):
     """Rows per station and month of `year` (local time), ordered by both.
 
     A request counts as sent and received in the month it was sent, as
-    answered (and on time or not) in the month of its answer, and as a
-    confirmed identity in the month a supervisor signed it off.
+    answered (and on time or not) in the month of its answer, for the
+    answering and for the requesting station, and as a confirmed identity
+    in the month a supervisor signed it off, unless its case was confirmed
+    before.
     """
     start, end = _year_bounds(year)
     query = verification.visible_to(user).where(
@@ -59,6 +71,7 @@ def monthly(user, year):
     )
     rows = {}
     stations = set(_own_station_ids(user))
+    first_ids = {item.id for item in _first_confirmations(user, start, end)}
 
     def row(station, moment):
         key = (station.id, _month(moment))
@@ -73,18 +86,18 @@ def monthly(user, year):
             if item.to_station_id in stations:
                 row(item.to_station, item.sent_at).received += 1
         if item.answered_at and start <= item.answered_at < end:
+            on_time = utc_to_local(item.answered_at).date() <= item.due_date
             if item.to_station_id in stations:
                 answered = row(item.to_station, item.answered_at)
                 answered.answered += 1
-                if utc_to_local(item.answered_at).date() <= item.due_date:
-                    answered.on_time += 1
+                answered.on_time += on_time
                 days = (item.answered_at - item.sent_at).total_seconds() / 86400
                 answered.answer_days.append(days)
-        if (
-            item.signoff_status == verification.SIGNOFF_APPROVED
-            and start <= item.signed_off_at < end
-            and item.from_station_id in stations
-        ):
+            if item.from_station_id in stations and not item.imported:
+                got = row(item.from_station, item.answered_at)
+                got.sent_answered += 1
+                got.sent_on_time += on_time
+        if item.id in first_ids:
             row(item.from_station, item.signed_off_at).confirmed += 1
     return sorted(rows.values(), key=lambda r: (r.station.id, r.month))
 
@@ -98,19 +111,31 @@ def _own_station_ids(user):
     return [s.id for s in Station.select(Station.id)]
 
 
-def confirmed_count(user, year):
-    """Identities confirmed through requests of the user's stations in `year`."""
-    start, end = _year_bounds(year)
-    return (
-        verification.visible_to(user)
-        .where(
-            (R.signoff_status == verification.SIGNOFF_APPROVED)
-            & (R.signed_off_at >= start)
-            & (R.signed_off_at < end)
-            & R.from_station.in_(_own_station_ids(user))
+def _first_confirmations(user, start, end):
+    """Approved requests of the user's stations signed off in [start, end)
+    that were the first approved request of their case."""
+    earlier = R.alias()
+    approved_before = earlier.select().where(
+        (earlier.case == R.case)
+        & (earlier.signoff_status == verification.SIGNOFF_APPROVED)
+        & (
+            (earlier.signed_off_at < R.signed_off_at)
+            | ((earlier.signed_off_at == R.signed_off_at) & (earlier.id < R.id))
         )
-        .count()
     )
+    return verification.visible_to(user).where(
+        (R.signoff_status == verification.SIGNOFF_APPROVED)
+        & (R.signed_off_at >= start)
+        & (R.signed_off_at < end)
+        & R.from_station.in_(_own_station_ids(user))
+        & ~fn.EXISTS(approved_before)
+    )
+
+
+def confirmed_count(user, year):
+    """Cases first confirmed in `year` through requests of the user's stations."""
+    start, end = _year_bounds(year)
+    return _first_confirmations(user, start, end).count()
 
 
 def against_baseline(user, year):

@@ -428,3 +428,86 @@ def test_audit_detail_has_no_id_number(people):
     for row in AuditLog.select():
         assert "440106198001011238" not in row.detail
     assert json.loads(AuditLog.select().order_by(AuditLog.id.desc()).get().detail)
+
+
+def confirm_and_close(case, to_station, staff, answerer, values=CONFIRMED):
+    request = verification.send(draft(case, to_station, staff), staff)
+    request = verification.answer(request, values, answerer)
+    return verification.close(request, "", staff)
+
+
+def test_answer_recorder_cannot_sign(people, case, external):
+    staff, supervisor = people["staff"], people["supervisor"]
+    request = verification.send(draft(case, external, staff), staff)
+    request = verification.answer(request, CONFIRMED, supervisor, channel="phone")
+    request = verification.close(request, "", staff)
+    with pytest.raises(verification.VerificationError) as error:
+        verification.sign_off(request, PASSWORD, True, "", supervisor)
+    assert error.value.code == "own_answer"
+    assert R.get_by_id(request.id).signoff_status == verification.SIGNOFF_PENDING
+
+    request = verification.sign_off(request, PASSWORD, True, "", people["coordinator"])
+    assert request.signoff_status == verification.SIGNOFF_APPROVED
+
+
+def test_second_confirmation_not_repeated(people, case):
+    from services import verification_stats
+
+    staff, other = people["staff"], people["other_staff"]
+    supervisor = people["supervisor"]
+    first = confirm_and_close(case, other.station, staff, other)
+    verification.sign_off(first, PASSWORD, True, "", supervisor)
+    assert Case.get_by_id(case.id).status == Case.IDENTIFIED
+    status_changes = case.status_changes.count()
+
+    renamed = dict(CONFIRMED, answer_name="黄建军")
+    second = confirm_and_close(case, other.station, staff, other, renamed)
+    assert [r.id for r in verification.earlier_confirmations(second)] == [first.id]
+    with pytest.raises(verification.VerificationError) as error:
+        verification.sign_off(second, PASSWORD, True, "", supervisor)
+    assert error.value.code == "name_conflict"
+    assert "黄建国" in str(error.value)
+
+    second = verification.sign_off(
+        second, PASSWORD, True, "户籍姓名为黄建军，黄建国为曾用名", supervisor
+    )
+    assert second.signoff_status == verification.SIGNOFF_APPROVED
+    assert Case.get_by_id(case.id).status == Case.IDENTIFIED
+    assert case.status_changes.count() == status_changes
+    note = second.events.order_by(VerificationEvent.id.desc()).first().note
+    assert "此前已确认身份" in note
+    assert "曾用名" in note
+    assert AuditLog.select().where(AuditLog.action == "identity_confirmed").count() == 1
+    assert (
+        AuditLog.select().where(AuditLog.action == "identity_reconfirmed").count() == 1
+    )
+
+    details = [e.detail for e in timeline.build(case) if e.kind == "verification"]
+    assert sum("个案身份已确认" in (detail or "") for detail in details) == 1
+    year = utc_to_local(utcnow()).year
+    assert verification_stats.confirmed_count(staff, year) == 1
+    months = verification_stats.monthly(staff, year)
+    assert sum(row.confirmed for row in months) == 1
+
+
+def test_same_name_reconfirmed_without_reason(people, case):
+    staff, other = people["staff"], people["other_staff"]
+    supervisor = people["supervisor"]
+    first = confirm_and_close(case, other.station, staff, other)
+    verification.sign_off(first, PASSWORD, True, "", supervisor)
+    second = confirm_and_close(case, other.station, staff, other)
+    second = verification.sign_off(second, PASSWORD, True, "", supervisor)
+    assert second.signoff_status == verification.SIGNOFF_APPROVED
+
+
+def test_reminder_closed_with_answerer(people, case):
+    staff, other = people["staff"], people["other_staff"]
+    request = verification.send(draft(case, other.station, staff), staff)
+    today = verification.local_today()
+    R.update(due_date=today - timedelta(days=2)).where(R.id == request.id).execute()
+    rules.escalate_overdue(utcnow())
+    verification.answer(R.get_by_id(request.id), CONFIRMED, other)
+    task = Task.get(Task.rule == f"verification:{request.id}")
+    assert task.status == Task.DONE
+    assert task.outcome == f"海珠区救助管理分站 {other.full_name} 已答复核实请求"
+    assert "已已" not in task.outcome

@@ -188,10 +188,14 @@ def test_stats_count_and_baseline(app, login_as, case_id, stations):
     )
     cells = {name: re.findall(r"<td>([^<]*)</td>", rest) for name, _, rest in rows}
     assert cells["越秀区救助管理分站"][0] == "1"  # sent
-    assert cells["越秀区救助管理分站"][5] == "1"  # confirmed
+    assert cells["越秀区救助管理分站"][2] == "0"  # answered, as the answering side
+    assert cells["越秀区救助管理分站"][5] == "1"  # its sent requests answered
+    assert cells["越秀区救助管理分站"][6] == "1"  # of them on time
+    assert cells["越秀区救助管理分站"][7] == "1"  # confirmed
     assert cells["海珠区救助管理分站"][1] == "1"  # received
     assert cells["海珠区救助管理分站"][2] == "1"  # answered
     assert cells["海珠区救助管理分站"][3] == "1"  # on time
+    assert cells["海珠区救助管理分站"][5] == "0"  # nothing sent, nothing answered
     assert "基准年 2023 年：0 人" in page
     assert "增加 1 人" in page
 
@@ -250,3 +254,157 @@ def test_shared_lists_follow_agreement(app, users, login_as, case_id):
     assert "老黄" not in foshan_client.get("/verification/shared-lists").get_data(
         as_text=True
     )
+
+
+def test_step_error_shown_without_form(login_as, case_id, stations):
+    staff, other = login_as("staff"), login_as("other_staff")
+    request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    assert other.post(f"/verification/{request_id}/receive").status_code == 303
+    again = other.post(f"/verification/{request_id}/receive")
+    page = again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert 'id="page-error"' in page
+    assert "请求当前为“已接收”，不能执行该操作" in page
+
+
+def test_signoff_error_shown_without_form(login_as, case_id, stations):
+    staff, other = login_as("staff"), login_as("other_staff")
+    request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    other.post(
+        f"/verification/{request_id}/answer",
+        data={"outcome": "confirmed", "answer_text": "已核实。", "answer_name": "黄"},
+    )
+    staff.post(f"/verification/{request_id}/close")
+    coordinator = login_as("coordinator")
+    signoff = {"decision": "approve", "password": PASSWORD}
+    url = f"/verification/{request_id}/signoff"
+    assert coordinator.post(url, data=signoff).status_code == 303
+    again = coordinator.post(url, data=signoff)
+    page = again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert 'id="signoff"' not in page
+    assert "该核实结果不在待签批状态" in page
+
+
+def test_answer_form_only_where_answerable(app, login_as, case_id, stations):
+    staff = login_as("staff")
+    online = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    page = staff.get(f"/verification/{online}").get_data(as_text=True)
+    assert 'id="answer-form"' not in page
+    assert "登记对方答复" not in page
+
+    with app.app_context():
+        external = Station.create(
+            name="城固县救助管理站",
+            short_name="城固",
+            kind=Station.OTHER,
+            directory_group=Station.OTHER_STATION,
+            division_code="610722",
+        )
+        database.close()
+    offline = request_id_from(send_request(staff, case_id, external.id))
+    page = staff.get(f"/verification/{offline}").get_data(as_text=True)
+    assert 'id="answer-form"' in page
+    assert "登记对方答复（电话或信函）" in page
+
+
+def test_note_length_checked(app, login_as, case_id, stations):
+    staff = login_as("staff")
+    request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    response = staff.post(
+        f"/verification/{request_id}/close", data={"text": "撤" * 10_001}
+    )
+    assert response.status_code == 422
+    assert "说明不能超过 10000 个字" in response.get_data(as_text=True)
+    with app.app_context():
+        assert R.get_by_id(request_id).status == R.SENT
+
+
+def test_accept_answer_placeholder(login_as, case_id, stations):
+    staff, other = login_as("staff"), login_as("other_staff")
+    request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    other.post(
+        f"/verification/{request_id}/answer",
+        data={"outcome": "not_found", "answer_text": "查无此人。"},
+    )
+    page = staff.get(f"/verification/{request_id}").get_data(as_text=True)
+    assert "采纳答复并结束" in page
+    assert "撤回时须填写原因" not in page
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("question", "请核实\x00户籍", "“请对方核实的内容”中含有不可见的控制字符"),
+        ("contact_name", "周\x1b敏", "“本站联系人”中含有不可见的控制字符"),
+        ("photos", "999", "所选照片不属于本个案或已删除（编号 999）"),
+        ("photos", "x", "所选项无效，请刷新页面后重新选择"),
+        ("asks", "bogus", "所选项“bogus”已不可选"),
+        ("to_station", "", "请选择站点。"),
+        ("to_station", "99999", "请从列表中选择站点。"),
+    ],
+)
+def test_request_form_messages(login_as, case_id, stations, field, value, expected):
+    data = {
+        "to_station": str(stations["haizhu"].id),
+        "asks": ["confirm_identity"],
+        "question": "请核实户籍。",
+        "contact_name": "周敏",
+        "contact_phone": "02081234567",
+        field: value,
+    }
+    response = login_as("staff").post(f"/verification/new/{case_id}", data=data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert expected in page
+    assert "not a valid choice" not in page
+    assert "无法转化" not in page
+
+
+def test_answer_with_nul_rejected(app, login_as, case_id, stations):
+    staff, other = login_as("staff"), login_as("other_staff")
+    request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
+    response = other.post(
+        f"/verification/{request_id}/answer",
+        data={"outcome": "not_found", "answer_text": "查无\x00此人。"},
+    )
+    assert response.status_code == 422
+    assert "控制字符" in response.get_data(as_text=True)
+    with app.app_context():
+        assert R.get_by_id(request_id).status == R.SENT
+
+
+def test_signoff_warns_when_case_identified(app, login_as, case_id, stations):
+    staff, other = login_as("staff"), login_as("other_staff")
+    coordinator = login_as("coordinator")
+    request_ids = []
+    for name in ("黄建国", "黄建军"):
+        request_id = request_id_from(
+            send_request(staff, case_id, stations["haizhu"].id)
+        )
+        other.post(
+            f"/verification/{request_id}/answer",
+            data={
+                "outcome": "confirmed",
+                "answer_text": "已核实。",
+                "answer_name": name,
+            },
+        )
+        staff.post(f"/verification/{request_id}/close")
+        request_ids.append(request_id)
+    first, second = request_ids
+    coordinator.post(
+        f"/verification/{first}/signoff",
+        data={"decision": "approve", "password": PASSWORD},
+    )
+    page = coordinator.get(f"/verification/{second}").get_data(as_text=True)
+    assert 'id="already-identified"' in page
+    assert "核实为“黄建国”并签批" in page
+    assert "个案当前状态为“身份已确认”" in page
+
+    refused = coordinator.post(
+        f"/verification/{second}/signoff",
+        data={"decision": "approve", "password": PASSWORD},
+    )
+    assert refused.status_code == 422
+    assert "如仍要批准，请在意见说明中写明理由" in refused.get_data(as_text=True)
