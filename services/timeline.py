@@ -108,10 +108,32 @@ def build(case):
                 attachment.uploaded_by.full_name,
             )
         )
+    for document in case.documents:
+        events.append(
+            Event(
+                document.created_at,
+                "document",
+                str(_l("生成%(kind)s", kind=document.kind_label)),
+                " ".join(filter(None, (document.serial, _version_text(document)))),
+                document.created_by.full_name,
+            )
+        )
     events.extend(_verification_events(case))
     for row in _audit_rows(case):
         events.append(_audit_event(row))
     return sorted(events, key=lambda event: event.at, reverse=True)
+
+
+def _version_text(document):
+    if document.version == 1:
+        return ""
+    return str(
+        _l(
+            "第 %(version)d 版：%(reason)s",
+            version=document.version,
+            reason=document.correction_reason,
+        )
+    )
 
 
 _AUDITED = {

@@ -586,6 +586,9 @@ def test_case_page_lists_documents(app, case, staff_client):
     page = staff_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert document.serial in page
     assert "生成协查函" in page
+    timeline = page.split("时间线")[1]
+    assert "生成交接单" in timeline
+    assert document.serial in timeline
 
 
 def test_register_lists_letters_sent_and_received(app, case, staff_client):
