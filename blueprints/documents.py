@@ -428,7 +428,7 @@ def index():
 @bp.route("/register")
 @case_work_required
 def register():
-    year = request.args.get("year", type=int) or utc_to_local(utcnow()).year
+    year = request.args.get("year", type=int) or local_today().year
     year = min(max(year, 2000), 2100)
     sent = _visible(
         Document.select().where(
@@ -437,13 +437,15 @@ def register():
         Document.station,
     )
     received = _visible(IncomingLetter.select(), IncomingLetter.station)
+    form = IncomingLetterForm()
+    form.received_on.data = local_today()
     return render_view(
         "documents/register.html",
         None,
         sent=letters.sent_in_year(sent, year),
         received=letters.received_in_year(received, year),
         year=year,
-        form=IncomingLetterForm(),
+        form=form,
     )
 
 
@@ -462,7 +464,7 @@ def record_incoming():
                 url_for("documents.register", year=letter.received_on.year),
                 _l("已登记来文 %(serial)s。", serial=letter.serial),
             )
-    year = utc_to_local(utcnow()).year
+    year = local_today().year
     return render_view(
         "documents/register.html",
         None,

@@ -3,7 +3,7 @@
 import hashlib
 import io
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import filetype
@@ -17,6 +17,7 @@ from db.cases import Case
 from db.documents import Document, IncomingLetter
 from services import photos
 from services.errors import InputError
+from services.timezone import local_to_utc
 
 SCAN_TYPES = {
     "application/pdf": ".pdf",
@@ -39,7 +40,9 @@ def scan_path(letter):
 
 
 def sent_in_year(query, year):
-    start, end = date(year, 1, 1), date(year + 1, 1, 1)
+    """Return the documents of `query` issued in the station's `year`."""
+    start = local_to_utc(datetime(year, 1, 1))
+    end = local_to_utc(datetime(year + 1, 1, 1))
     return list(
         query.where(
             (Document.created_at >= start) & (Document.created_at < end)
