@@ -10,8 +10,9 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 
+from db.documents import CommendationPhoto
 from db.photos import FaceVector, Photo
-from services import pdf
+from services import commendations, pdf
 from services.masking import mask_phone
 from services.photo_store import photo_path
 from services.timezone import utc_to_local
@@ -175,9 +176,13 @@ def _build_signoff_sheet(content, case, decision, **_):
 
 
 def _build_commendation(content, commendation, **_):
+    first = commendation.photos.order_by(CommendationPhoto.id).first()
     return {
         "commendation": commendation,
         "staff": commendation.staff_members(),
+        "photo": pdf.picture_data_uri(commendations.photo_path(first), 80, 60)
+        if first is not None
+        else None,
     }
 
 

@@ -128,7 +128,9 @@ def test_yearly_summary_counts(app, case, users, staff_client):
 
 
 def test_printed_commendation_record(app, case, users, staff_client):
-    staff_client.post("/commendations/new", data=form(users))
+    data = form(users)
+    data["photos"] = [(io.BytesIO(image_bytes((800, 600))), "banner.jpg")]
+    staff_client.post("/commendations/new", data=data)
     item = Commendation.get()
     response = staff_client.post(
         f"/documents/new/commendation?commendation_id={item.id}", data={}
@@ -145,5 +147,6 @@ def test_printed_commendation_record(app, case, users, staff_client):
     assert "千里寻亲路救助暖人心" in text
     assert "吉𠮷明" in text
     assert "测试staff、测试supervisor" in text
+    assert len(PdfReader(io.BytesIO(data)).pages[0].images) == 1
     detail = staff_client.get(f"/commendations/{item.id}").get_data(as_text=True)
     assert document.serial in detail
