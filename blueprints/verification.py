@@ -71,7 +71,7 @@ class CheckboxesField(SelectMultipleField):
 
 
 def station_field(label):
-    """A station list whose errors read well when nothing valid was chosen."""
+    """Return a station list whose errors read well when nothing valid was chosen."""
     return SelectField(
         label,
         coerce=int,
@@ -382,6 +382,12 @@ def _failed(item, message, **forms):
     A step can fail on a form that the fresh page no longer offers, such as
     a second click on 确认接收, so the message never depends on a form.
     """
+    logger.info(
+        "verification request %s: step rejected for user %s (%s)",
+        item.id,
+        current_user.id,
+        getattr(message, "code", "form"),
+    )
     return _show(item, 422, page_error=str(message), **forms)
 
 

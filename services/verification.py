@@ -659,6 +659,8 @@ def remind_overdue(now):
 
 
 def _finish_reminder(request, now):
+    # NOTE: the case timeline credits a done task to its owner because Task
+    # stores no completer, so the outcome text names who answered.
     if request.case_id is None:
         return
     rules.complete_rule(

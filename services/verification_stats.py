@@ -57,11 +57,11 @@ def _year_bounds(year):
 def monthly(user, year):
     """Rows per station and month of `year` (local time), ordered by both.
 
-    A request counts as sent and received in the month it was sent, as
-    answered (and on time or not) in the month of its answer, for the
-    answering and for the requesting station, and as a confirmed identity
-    in the month a supervisor signed it off, unless its case was confirmed
-    before.
+    A request counts as sent and received in the month it was sent. It
+    counts as answered, on time or not, in the month of its answer, both
+    for the answering and for the requesting station. It counts as a
+    confirmed identity in the month a supervisor signed it off, unless its
+    case was confirmed before.
     """
     start, end = _year_bounds(year)
     query = verification.visible_to(user).where(
