@@ -22,6 +22,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from blueprints.forms import no_control_characters
 from services import idnumbers
 from services.document_kinds import (
     ASSIST_ASKS,
@@ -47,14 +48,15 @@ def _length(max_length):
 
 
 def _text(label, max_length, required=False, **kwargs):
-    validators = [_length(max_length)]
+    validators = [_length(max_length), no_control_characters]
     if required:
         validators.insert(0, DataRequired(message=_l("请填写此项。")))
     return StringField(label, default="", validators=validators, **kwargs)
 
 
 def _area(label, max_length=2000, **kwargs):
-    return TextAreaField(label, default="", validators=[_length(max_length)], **kwargs)
+    validators = [_length(max_length), no_control_characters]
+    return TextAreaField(label, default="", validators=validators, **kwargs)
 
 
 def _chosen(message):

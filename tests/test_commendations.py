@@ -73,6 +73,7 @@ def test_record_commendation_with_photo(app, case, users, staff_client):
             "不能晚于今天",
         ),
         ({"banner_text": "字" * 201}, "不能超过 200 个字"),
+        ({"giver": "吉\x00明"}, "控制字符"),
     ],
 )
 def test_bad_form_saves_nothing(app, case, users, staff_client, changes, message):

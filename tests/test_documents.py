@@ -1162,3 +1162,13 @@ def test_default_prefixes_differ_by_kind(app, stations):
     with app.app_context():
         values = documents.prefixes(stations["yuexiu"])
     assert len(set(values.values())) == len(values)
+
+
+def test_control_characters_rejected(app, case, staff_client):
+    response = staff_client.post(
+        f"/documents/new/handover?case_id={case.id}",
+        data=handover_form(receiver_name="吉\x00明"),
+    )
+    assert response.status_code == 422
+    assert "控制字符" in response.get_data(as_text=True)
+    assert Document.select().count() == 0
