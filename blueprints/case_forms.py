@@ -19,21 +19,13 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from blueprints.forms import check_not_future, sex_field
+from blueprints.forms import check_not_future, long_text, sex_field, text_field
 from db.base import utcnow
 from db.cases import ARRIVAL_WAYS, DNA_STATUSES, PLACEMENT_KINDS, CaseAlias
 from services import idnumbers
 from services.timezone import local_to_utc, utc_to_local
 
 AGE = [Optional(), NumberRange(0, 120, _l("年龄应在 0 到 120 岁之间。"))]
-
-
-def text_field(label, max_length, **kwargs):
-    return StringField(label, default="", validators=[Length(max=max_length)], **kwargs)
-
-
-def long_text(label, max_length=4000):
-    return TextAreaField(label, default="", validators=[Length(max=max_length)])
 
 
 class CaseFields(FlaskForm):

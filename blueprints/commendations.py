@@ -9,7 +9,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import ValidationError
 
 from access import (
     can_view_station,
@@ -18,11 +18,12 @@ from access import (
     visible_station_ids,
 )
 from blueprints.common import acting_user, audit, redirect_to, render_view
-from blueprints.document_forms import MultipleChoiceField, date_field
+from blueprints.document_forms import date_field
 from blueprints.forms import (
     EARLIEST_YEAR,
-    no_control_characters,
+    MultipleChoiceField,
     photos_field,
+    text_checks,
     uploaded_files,
 )
 from db.accounts import User
@@ -35,29 +36,20 @@ from services.timezone import local_today
 bp = Blueprint("commendations", __name__, url_prefix="/commendations")
 
 
-def _text_checks(max_length):
-    """Check the length, and reject control characters, which PostgreSQL
-    cannot store in text (NUL)."""
-    return [
-        Length(max=max_length, message=_l("不能超过 %(max)d 个字。")),
-        no_control_characters,
-    ]
-
-
 class CommendationForm(FlaskForm):
     kind = SelectField(_l("类型"), choices=list(Commendation.KINDS.items()))
     giver = StringField(
         _l("赠送人"),
-        validators=[DataRequired(message=_l("请填写赠送人。")), *_text_checks(100)],
+        validators=text_checks(100, _l("请填写赠送人。")),
     )
-    giver_relation = StringField(_l("身份或与受助人关系"), validators=_text_checks(50))
-    place = StringField(_l("赠送地点"), validators=_text_checks(200))
+    giver_relation = StringField(_l("身份或与受助人关系"), validators=text_checks(50))
+    place = StringField(_l("赠送地点"), validators=text_checks(200))
     received_on = date_field(_l("收到日期"), _l("请填写收到日期。"))
-    banner_text = StringField(_l("锦旗文字"), validators=_text_checks(200))
-    letter_text = TextAreaField(_l("感谢信内容"), validators=_text_checks(5000))
-    case_number = StringField(_l("相关个案编号"), validators=_text_checks(40))
+    banner_text = StringField(_l("锦旗文字"), validators=text_checks(200))
+    letter_text = TextAreaField(_l("感谢信内容"), validators=text_checks(5000))
+    case_number = StringField(_l("相关个案编号"), validators=text_checks(40))
     staff = MultipleChoiceField(_l("受表扬的工作人员"), coerce=int)
-    note = TextAreaField(_l("备注"), validators=_text_checks(1000))
+    note = TextAreaField(_l("备注"), validators=text_checks(1000))
     photos = photos_field(_l("照片（可不传）"), required=False)
 
     def validate_received_on(self, field):

@@ -15,14 +15,15 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-    widgets,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import Optional, ValidationError
 
-from blueprints.forms import no_control_characters
+from blueprints.forms import (
+    CheckboxesField,
+    MultipleChoiceField,
+    long_text,
+    text_field,
+)
 from services import idnumbers
 from services.document_kinds import (
     ASSIST_ASKS,
@@ -43,20 +44,15 @@ DATE_WINDOW_DAYS = 366
 PREFIX_PATTERN = re.compile(r"^[^\W_]{1,20}$")
 
 
-def _length(max_length):
-    return Length(max=max_length, message=_l("不能超过 %(max)d 个字。"))
+FILL_IN = _l("请填写此项。")
 
 
 def _text(label, max_length, required=False, **kwargs):
-    validators = [_length(max_length), no_control_characters]
-    if required:
-        validators.insert(0, DataRequired(message=_l("请填写此项。")))
-    return StringField(label, default="", validators=validators, **kwargs)
+    return text_field(label, max_length, FILL_IN if required else None, **kwargs)
 
 
 def _area(label, max_length=2000, **kwargs):
-    validators = [_length(max_length), no_control_characters]
-    return TextAreaField(label, default="", validators=validators, **kwargs)
+    return long_text(label, max_length, **kwargs)
 
 
 def _chosen(message):
@@ -138,21 +134,6 @@ def _text_lines(field, maximum, message):
     return lines
 
 
-class MultipleChoiceField(SelectMultipleField):
-    """A multiple choice whose message for a value not on offer is Chinese
-    (WTForms 3.3 ships no Chinese text for it)."""
-
-    def pre_validate(self, form):
-        offered = {str(value) for value, *_ in self.iter_choices()}
-        if any(str(value) not in offered for value in self.data or []):
-            raise ValidationError(_l("所选项目已失效，请刷新页面后重新选择。"))
-
-
-class _CheckboxesField(MultipleChoiceField):
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
-
-
 class DocumentForm(FlaskForm):
     """Base of the document forms: `reason` is shown only for corrections."""
 
@@ -219,7 +200,7 @@ class SearchNoticeForm(PhotoChoiceMixin, DocumentForm):
 
 class AssistLetterForm(DocumentForm):
     recipient = _text(_l("主送单位"), 100, required=True)
-    asks = _CheckboxesField(
+    asks = CheckboxesField(
         _l("请协助事项"),
         choices=list(ASSIST_ASKS.items()),
         validators=[_chosen(_l("请至少选择一项协助事项。"))],
@@ -385,9 +366,7 @@ class DischargeForm(DocumentForm):
     )
     discharge_on = date_field(_l("离站日期"), _l("请填写离站日期。"))
     destination = _text(_l("去向"), 200, required=True)
-    checks = _CheckboxesField(
-        _l("已完成的事项"), choices=list(DISCHARGE_CHECKS.items())
-    )
+    checks = CheckboxesField(_l("已完成的事项"), choices=list(DISCHARGE_CHECKS.items()))
     note = _area(_l("备注"), 1000)
     CONTENT_FIELDS = ("reason_kind", "discharge_on", "destination", "checks", "note")
 

@@ -3,8 +3,15 @@
 import re
 
 from flask_babel import lazy_gettext as _l
-from wtforms import MultipleFileField, SelectField
-from wtforms.validators import ValidationError
+from wtforms import (
+    MultipleFileField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from db.cases import SEXES
 
@@ -65,3 +72,47 @@ def no_control_characters(form, field):
                 label=field.label.text,
             )
         )
+
+
+def text_checks(max_length, required=None):
+    """Return the validators of free text: at most `max_length` characters,
+    no control characters, and, with a `required` message, not empty."""
+    checks = [
+        Length(max=max_length, message=_l("不能超过 %(max)d 个字。")),
+        no_control_characters,
+    ]
+    if required:
+        checks.insert(0, DataRequired(message=required))
+    return checks
+
+
+def text_field(label, max_length, required=None, **kwargs):
+    """Return a one-line text field with text_checks()."""
+    validators = text_checks(max_length, required)
+    return StringField(label, default="", validators=validators, **kwargs)
+
+
+def long_text(label, max_length=4000, required=None, **kwargs):
+    """Return a multi-line text field with text_checks()."""
+    validators = text_checks(max_length, required)
+    return TextAreaField(label, default="", validators=validators, **kwargs)
+
+
+class MultipleChoiceField(SelectMultipleField):
+    """A multiple choice with Chinese messages for values not on offer,
+    which WTForms 3.3 has no Chinese text for."""
+
+    def __init__(self, label=None, **kwargs):
+        kwargs.setdefault(
+            "invalid_value_message", _l("所选项无效，请刷新页面后重新选择。")
+        )
+        kwargs.setdefault(
+            "invalid_choice_message",
+            _l("所选项“%(value)s”已不可选，请刷新页面后重新选择。"),
+        )
+        super().__init__(label, **kwargs)
+
+
+class CheckboxesField(MultipleChoiceField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

@@ -6,12 +6,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Regexp, StopValidation
+from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms.validators import DataRequired, Regexp, StopValidation
 
 from access import roles_required
 from blueprints.common import acting_user, audit, redirect_to, render_view
-from blueprints.forms import has_control_characters, no_control_characters
+from blueprints.forms import (
+    has_control_characters,
+    long_text,
+    text_field,
+)
 from db.accounts import Station, User
 from db.base import database
 from db.stations_directory import DIRECTORY_GROUPS, Agreement, StationContact
@@ -51,22 +55,8 @@ def date_check(missing_message=None):
 
 
 class StationForm(FlaskForm):
-    name = StringField(
-        _l("站点名称"),
-        validators=[
-            DataRequired(_l("请填写站点名称。")),
-            Length(max=100),
-            no_control_characters,
-        ],
-    )
-    short_name = StringField(
-        _l("简称"),
-        validators=[
-            DataRequired(_l("请填写简称。")),
-            Length(max=20),
-            no_control_characters,
-        ],
-    )
+    name = text_field(_l("站点名称"), 100, _l("请填写站点名称。"))
+    short_name = text_field(_l("简称"), 20, _l("请填写简称。"))
     directory_group = SelectField(
         _l("类别"),
         choices=list(DIRECTORY_GROUPS.items()),
@@ -80,39 +70,19 @@ class StationForm(FlaskForm):
             Regexp(r"^[0-9]{6}$", message=_l("行政区划代码应为 6 位数字。")),
         ],
     )
-    address = StringField(
-        _l("地址"), validators=[Length(max=200), no_control_characters], default=""
-    )
-    phone = StringField(
-        _l("值班电话"), validators=[Length(max=40), no_control_characters], default=""
-    )
-    channels = TextAreaField(
-        _l("其他联系渠道"),
-        description=_l("传真、邮箱、政务内网等"),
-        validators=[Length(max=2000), no_control_characters],
-        default="",
+    address = text_field(_l("地址"), 200)
+    phone = text_field(_l("值班电话"), 40)
+    channels = long_text(
+        _l("其他联系渠道"), 2000, description=_l("传真、邮箱、政务内网等")
     )
     uses_platform = BooleanField(_l("该站使用本平台（请求直接进入其收件箱）"))
 
 
 class ContactForm(FlaskForm):
-    name = StringField(
-        _l("联系人"),
-        validators=[
-            DataRequired(_l("请填写联系人。")),
-            Length(max=50),
-            no_control_characters,
-        ],
-    )
-    title = StringField(
-        _l("职务"), validators=[Length(max=50), no_control_characters], default=""
-    )
-    phone = StringField(
-        _l("电话"), validators=[Length(max=40), no_control_characters], default=""
-    )
-    channel = StringField(
-        _l("其他渠道"), validators=[Length(max=200), no_control_characters], default=""
-    )
+    name = text_field(_l("联系人"), 50, _l("请填写联系人。"))
+    title = text_field(_l("职务"), 50)
+    phone = text_field(_l("电话"), 40)
+    channel = text_field(_l("其他渠道"), 200)
 
 
 class AgreementForm(FlaskForm):
@@ -121,14 +91,7 @@ class AgreementForm(FlaskForm):
         choices=list(Agreement.KINDS.items()),
         invalid_choice_message=_l("请选择协议类型。"),
     )
-    title = StringField(
-        _l("协议名称"),
-        validators=[
-            DataRequired(_l("请填写协议名称。")),
-            Length(max=200),
-            no_control_characters,
-        ],
-    )
+    title = text_field(_l("协议名称"), 200, _l("请填写协议名称。"))
     signed_on = DateField(_l("签订日期"), validators=[date_check()])
     valid_from = DateField(
         _l("生效日期"), validators=[date_check(_l("请填写生效日期。"))]
@@ -136,9 +99,7 @@ class AgreementForm(FlaskForm):
     valid_until = DateField(
         _l("截止日期"), description=_l("长期有效可留空"), validators=[date_check()]
     )
-    scope = TextAreaField(
-        _l("合作范围"), validators=[Length(max=4000), no_control_characters], default=""
-    )
+    scope = long_text(_l("合作范围"), 4000)
     document = FileField(_l("协议文本"), description=_l("PDF 或扫描图片，不超过 20 MB"))
 
 

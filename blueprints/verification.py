@@ -15,12 +15,8 @@ from wtforms import (
     MultipleFileField,
     PasswordField,
     SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.validators import DataRequired, ValidationError
 
 from access import (
     can_view_case,
@@ -31,7 +27,9 @@ from access import (
 from blueprints.common import acting_user, audit, redirect_to, render_view
 from blueprints.forms import (
     CONTROL_CHARACTERS,
-    no_control_characters,
+    CheckboxesField,
+    long_text,
+    text_field,
     uploaded_files,
 )
 from db.accounts import Station
@@ -53,21 +51,6 @@ from services.masking import mask_id_number, mask_phone
 bp = Blueprint("verification", __name__, url_prefix="/verification")
 logger = logging.getLogger("tuanyuan.verification")
 R = VerificationRequest
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-    def __init__(self, label, **kwargs):
-        kwargs.setdefault(
-            "invalid_value_message", _l("所选项无效，请刷新页面后重新选择。")
-        )
-        kwargs.setdefault(
-            "invalid_choice_message",
-            _l("所选项“%(value)s”已不可选，请刷新页面后重新选择。"),
-        )
-        super().__init__(label, **kwargs)
 
 
 def station_field(label):
@@ -92,19 +75,8 @@ class RequestForm(FlaskForm):
     asks = CheckboxesField(
         _l("请求事项"), choices=list(ASKS.items()), validators=[_one_ask_checked]
     )
-    known_facts = TextAreaField(
-        _l("已知情况"),
-        validators=[Length(max=10_000), no_control_characters],
-        default="",
-    )
-    question = TextAreaField(
-        _l("请对方核实的内容"),
-        validators=[
-            DataRequired(_l("请写明请对方核实什么。")),
-            Length(max=10_000),
-            no_control_characters,
-        ],
-    )
+    known_facts = long_text(_l("已知情况"), 10_000)
+    question = long_text(_l("请对方核实的内容"), 10_000, _l("请写明请对方核实什么。"))
     include_id_number = BooleanField(_l("附上完整身份证号"))
     photos = CheckboxesField(
         _l("随请求发送的照片"),
@@ -114,22 +86,8 @@ class RequestForm(FlaskForm):
             "所选照片不属于本个案或已删除（编号 %(value)s），请刷新页面后重新选择。"
         ),
     )
-    contact_name = StringField(
-        _l("本站联系人"),
-        validators=[
-            DataRequired(_l("请填写联系人。")),
-            Length(max=50),
-            no_control_characters,
-        ],
-    )
-    contact_phone = StringField(
-        _l("联系电话"),
-        validators=[
-            DataRequired(_l("请填写联系电话。")),
-            Length(max=40),
-            no_control_characters,
-        ],
-    )
+    contact_name = text_field(_l("本站联系人"), 50, _l("请填写联系人。"))
+    contact_phone = text_field(_l("联系电话"), 40, _l("请填写联系电话。"))
 
 
 class AnswerForm(FlaskForm):
@@ -138,23 +96,10 @@ class AnswerForm(FlaskForm):
         choices=list(R.OUTCOMES.items()),
         invalid_choice_message=_l("请选择核实结果。"),
     )
-    answer_text = TextAreaField(
-        _l("核实情况"),
-        validators=[
-            DataRequired(_l("请填写核实情况。")),
-            Length(max=10_000),
-            no_control_characters,
-        ],
-    )
-    answer_name = StringField(
-        _l("核实的姓名"), validators=[Length(max=100), no_control_characters]
-    )
-    answer_address = StringField(
-        _l("户籍或家庭住址"), validators=[Length(max=200), no_control_characters]
-    )
-    answer_contact = StringField(
-        _l("家属及联系方式"), validators=[Length(max=200), no_control_characters]
-    )
+    answer_text = long_text(_l("核实情况"), 10_000, _l("请填写核实情况。"))
+    answer_name = text_field(_l("核实的姓名"), 100)
+    answer_address = text_field(_l("户籍或家庭住址"), 200)
+    answer_contact = text_field(_l("家属及联系方式"), 200)
     channel = SelectField(
         _l("答复方式"),
         choices=[("phone", _l("电话")), ("letter", _l("信函"))],
@@ -167,14 +112,7 @@ class AnswerForm(FlaskForm):
 
 
 class NoteForm(FlaskForm):
-    text = TextAreaField(
-        _l("说明"),
-        validators=[
-            Length(max=10_000, message=_l("说明不能超过 %(max)d 个字。")),
-            no_control_characters,
-        ],
-        default="",
-    )
+    text = long_text(_l("说明"), 10_000)
 
 
 class SignoffForm(FlaskForm):
@@ -183,9 +121,7 @@ class SignoffForm(FlaskForm):
         choices=[("approve", _l("批准")), ("reject", _l("退回"))],
         invalid_choice_message=_l("请选择签批意见。"),
     )
-    reason = TextAreaField(
-        _l("意见说明"), validators=[Length(max=2000), no_control_characters], default=""
-    )
+    reason = long_text(_l("意见说明"), 2000)
     password = PasswordField(
         _l("本人密码"), validators=[DataRequired(_l("请输入密码以签批。"))]
     )

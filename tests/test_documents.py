@@ -958,7 +958,7 @@ def test_assist_letter_boxes_not_each_required(app, case, staff_client):
     [
         ({"due_on": "2026-13-45"}, "日期无效"),
         ({"due_on": "9999-12-31"}, "不能晚于一年后"),
-        ({"asks": ["confirm_identity", "drop_tables"]}, "所选项目已失效"),
+        ({"asks": ["confirm_identity", "drop_tables"]}, "已不可选"),
     ],
 )
 def test_assist_letter_rejects_bad_values(app, case, staff_client, changes, message):

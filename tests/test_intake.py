@@ -328,3 +328,10 @@ def test_group_photo_asks_for_one_person(app, post_case):
     assert response.status_code == 422
     assert "多张人脸" in response.get_data(as_text=True)
     assert count_rows(app) == (0, 0, 0)
+
+
+def test_control_characters_rejected(app, post_case):
+    response = post_case([upload(face_bytes("obama_4.jpg"), "a.jpg")], name="王\x00五")
+    assert response.status_code == 422
+    assert "控制字符" in response.get_data(as_text=True)
+    assert count_rows(app) == (0, 0, 0)

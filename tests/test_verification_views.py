@@ -315,7 +315,7 @@ def test_note_length_checked(app, login_as, case_id, stations):
         f"/verification/{request_id}/close", data={"text": "撤" * 10_001}
     )
     assert response.status_code == 422
-    assert "说明不能超过 10000 个字" in response.get_data(as_text=True)
+    assert "不能超过 10000 个字" in response.get_data(as_text=True)
     with app.app_context():
         assert R.get_by_id(request_id).status == R.SENT
 
