@@ -65,11 +65,14 @@ def in_year(query, year):
 
 
 def summary(commendations):
-    """Return counts for a year's commendations: by kind, by month, by staff."""
+    """Return counts for a year's commendations: by kind, month, staff and
+    station."""
     by_kind = Counter()
     by_month = Counter()
     by_staff = Counter()
+    by_station = Counter()
     for item in commendations:
+        by_station[item.station.name] += 1
         by_kind[item.kind] += 1
         by_month[item.received_on.month] += 1
         for link in item.staff_links:
@@ -79,5 +82,6 @@ def summary(commendations):
         "by_kind": [(Commendation.KINDS[k], by_kind[k]) for k in Commendation.KINDS],
         "by_month": [(month, by_month[month]) for month in range(1, 13)],
         "by_staff": by_staff.most_common(),
+        "by_station": sorted(by_station.items()),
         "with_case": sum(1 for item in commendations if item.case_id),
     }

@@ -124,6 +124,8 @@ def test_yearly_summary_counts(app, case, users, staff_client):
     assert cells[date.today().month - 1] == "2"
     staff = text.split('id="summary-staff"')[1].split("</table>")[0]
     assert "测试staff" in staff
+    by_station = text.split('id="summary-stations"')[1].split("</table>")[0]
+    assert re.search(r"越秀区救助管理分站</td><td>2<", by_station)
     listing = staff_client.get(f"/commendations/?year={last_year.year}")
     assert listing.get_data(as_text=True).count("千里寻亲路") == 1
 
