@@ -621,6 +621,29 @@ def shared_lists():
     )
 
 
+@bp.route("/shared-lists/export")
+@case_work_required
+def export_shared_list():
+    """Send the user's own stations' list as a spreadsheet, for a
+    neighbouring city that does not use this installation."""
+    from services import shared_lists as lists
+
+    today = verification.local_today()
+    own = lists.own_list_for(current_user, today)
+    audit(
+        "shared_list_exported",
+        None,
+        stations=[station.id for station in own],
+        people=sum(len(cases) for cases in own.values()),
+    )
+    return send_file(
+        io.BytesIO(lists.spreadsheet(own, utcnow())),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"共享名单-{today.isoformat()}.xlsx",
+    )
+
+
 # The case page's panel
 
 

@@ -8,7 +8,11 @@ such station, and such a station, when it uses this deployment, sees the
 lists of the city's own stations.
 """
 
+import io
 from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
+from openpyxl import Workbook
 
 from db.accounts import Station
 from db.base import utcnow
@@ -83,3 +87,70 @@ def shared_cases(station_ids):
 
 def days_in_care(case, now):
     return (utc_to_local(now).date() - utc_to_local(case.created_at).date()).days
+
+
+SPREADSHEET_COLUMNS = (
+    _l("站点"),
+    _l("个案编号"),
+    _l("姓名"),
+    _l("性别"),
+    _l("估计年龄"),
+    _l("方言口音"),
+    _l("发现日期"),
+    _l("发现地点"),
+    _l("体貌特征"),
+    _l("在站天数"),
+    _l("状态"),
+)
+
+
+def own_list_for(user, today):
+    """Return {station: [cases]} of the lists of `user`'s own stations, the
+    ones the user may pass on to a neighbouring city."""
+    from access import visible_station_ids
+
+    visible = visible_station_ids(user)
+    return {
+        station: cases
+        for station, cases in lists_for(user, today).items()
+        if visible is None or station.id in visible
+    }
+
+
+def spreadsheet(lists, now):
+    """Return the lists as .xlsx bytes, one row per person.
+
+    Every value is written as text, so a name or place that starts with "="
+    never becomes a formula in the neighbouring city's Excel.
+    """
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = str(_l("共享名单"))
+    sheet.append([str(title) for title in SPREADSHEET_COLUMNS])
+    for station, cases in lists.items():
+        for case in cases:
+            ages = ""
+            if case.age_min or case.age_max:
+                ages = f"{case.age_min or '?'}-{case.age_max or '?'}"
+            found = (
+                utc_to_local(case.found_at).date().isoformat() if case.found_at else ""
+            )
+            row = [
+                station.name,
+                case.case_number,
+                case.display_name,
+                str(case.sex_label),
+                ages,
+                case.dialect,
+                found,
+                case.found_place,
+                case.marks,
+                str(days_in_care(case, now)),
+                str(case.status_label),
+            ]
+            sheet.append(row)
+            for cell in sheet[sheet.max_row]:
+                cell.data_type = "s"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

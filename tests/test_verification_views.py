@@ -1,6 +1,7 @@
 """Verification request pages: the flow through the web UI, station checks
 and the figures."""
 
+import io
 import re
 
 import pytest
@@ -408,3 +409,36 @@ def test_signoff_warns_when_case_identified(app, login_as, case_id, stations):
     )
     assert refused.status_code == 422
     assert "如仍要批准，请在意见说明中写明理由" in refused.get_data(as_text=True)
+
+
+def test_shared_list_exported_as_spreadsheet(app, users, login_as, case_id):
+    from openpyxl import load_workbook
+
+    from db.audit import AuditLog
+
+    with app.app_context():
+        other = User.get_by_id(users["other_staff"].id)
+        make_case(other.station, other, name="海珠的人")
+        make_case(
+            User.get_by_id(users["staff"].id).station,
+            User.get_by_id(users["staff"].id),
+            name='=HYPERLINK("x")',
+        )
+        database.close()
+    response = login_as("staff").get("/verification/shared-lists/export")
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("站点", "个案编号", "姓名")
+    names = [row[2] for row in rows[1:]]
+    assert "老黄" in names
+    assert "海珠的人" not in names
+    # A name that looks like a formula stays text.
+    assert '=HYPERLINK("x")' in names
+    cell = next(c for c in sheet["C"] if c.value == '=HYPERLINK("x")')
+    assert cell.data_type == "s"
+    with app.app_context():
+        assert (
+            AuditLog.select().where(AuditLog.action == "shared_list_exported").exists()
+        )
