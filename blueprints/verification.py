@@ -47,6 +47,7 @@ from services import (
 from services import stations_directory as directory
 from services.errors import InputError
 from services.masking import mask_id_number, mask_phone
+from services.timezone import local_today
 
 bp = Blueprint("verification", __name__, url_prefix="/verification")
 logger = logging.getLogger("tuanyuan.verification")
@@ -167,7 +168,7 @@ def index():
     view = request.args.get("view", "inbox")
     if view not in LIST_VIEWS:
         abort(404)
-    today = verification.local_today()
+    today = local_today()
     queries = {
         "inbox": lambda: verification.inbox(current_user),
         "outbox": lambda: verification.outbox(current_user),
@@ -266,7 +267,7 @@ def _context(item, **forms):
         "answer_files": [f for f in item.files if f.role == VerificationFile.ANSWER],
         "masked_id": mask_id_number(item.id_number) if item.id_number else "",
         "masked_phone": mask_phone(item.contact_phone),
-        "today": verification.local_today(),
+        "today": local_today(),
         "answer_form": answer_form,
         "note_form": NoteForm(formdata=None),
         "signoff_form": SignoffForm(formdata=None),
@@ -583,7 +584,7 @@ def import_reply():
 @bp.route("/stats")
 @case_work_required
 def stats():
-    today = verification.local_today()
+    today = local_today()
     year = request.args.get("year", today.year, type=int)
     if not 2000 <= year <= today.year:
         abort(404)
@@ -614,7 +615,7 @@ def shared_lists():
     return render_view(
         "verification/shared_lists.html",
         None,
-        lists=lists.lists_for(current_user, verification.local_today()),
+        lists=lists.lists_for(current_user, local_today()),
         days_in_care=lambda case: lists.days_in_care(case, now),
         long_stay_days=Setting.get_value("long_stay_days"),
         can_view_case=lambda case: can_view_case(current_user, case),
@@ -628,7 +629,7 @@ def export_shared_list():
     neighbouring city that does not use this installation."""
     from services import shared_lists as lists
 
-    today = verification.local_today()
+    today = local_today()
     own = lists.own_list_for(current_user, today)
     audit(
         "shared_list_exported",
@@ -653,5 +654,5 @@ def verification_panel(case):
     return {
         "requests": list(case.verification_requests.order_by(R.created_at.desc())),
         "suggestions": directory.suggest(case),
-        "today": verification.local_today(),
+        "today": local_today(),
     }

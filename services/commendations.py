@@ -3,20 +3,19 @@
 import uuid
 from collections import Counter
 from datetime import date
-from pathlib import Path
 
 from flask import current_app
 
 from db.base import database
 from db.documents import Commendation, CommendationPhoto, CommendationStaff
-from services import photos
+from services import photo_store, photos
 from services.photo_store import write_atomically
 
 MAX_PHOTOS = 6
 
 
 def folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "commendations"
+    return photo_store.upload_folder() / "commendations"
 
 
 def photo_path(photo):

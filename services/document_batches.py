@@ -10,16 +10,14 @@ import json
 import logging
 import uuid
 import zipfile
-from pathlib import Path
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pypdf import PdfWriter
 
 from db.base import utcnow
 from db.cases import Case
 from db.documents import Document, DocumentBatch
-from services import documents, pdf
+from services import documents, pdf, photo_store
 
 logger = logging.getLogger("tuanyuan.documents")
 
@@ -27,7 +25,7 @@ MAX_BATCH = 500
 
 
 def folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "document-batches"
+    return photo_store.upload_folder() / "document-batches"
 
 
 def zip_path(batch):

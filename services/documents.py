@@ -16,7 +16,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -30,7 +29,7 @@ from db.documents import (
     DocumentPrefix,
     DocumentSetting,
 )
-from services import document_kinds, pdf, rules
+from services import document_kinds, pdf, photo_store, rules
 from services.errors import InputError
 from services.photo_store import write_atomically
 from services.timezone import utc_to_local
@@ -39,7 +38,7 @@ logger = logging.getLogger("tuanyuan.documents")
 
 
 def folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "documents"
+    return photo_store.upload_folder() / "documents"
 
 
 def path_of(document):
@@ -131,7 +130,6 @@ class Issue:
     verify_url: str
     qr: str
     issued_at: datetime
-    issued_by: object
 
     @property
     def kind_label(self):
@@ -213,7 +211,6 @@ def issue(
         verify_url=verify_url,
         qr=pdf.qr_data_uri(verify_url),
         issued_at=utc_to_local(now),
-        issued_by=user,
     )
     context = spec.build(
         content, case=case, decision=decision, commendation=commendation

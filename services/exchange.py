@@ -18,7 +18,6 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import filetype
 from flask import current_app
@@ -604,7 +603,7 @@ def _check_content(entry, data, kind):
 
 
 def folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "verification"
+    return photo_store.upload_folder() / "verification"
 
 
 def file_path(item):

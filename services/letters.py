@@ -4,10 +4,8 @@ import hashlib
 import io
 import uuid
 from datetime import date, datetime
-from pathlib import Path
 
 import filetype
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
@@ -15,7 +13,7 @@ from pypdf.errors import PdfReadError
 from db.base import database
 from db.cases import Case
 from db.documents import Document, IncomingLetter
-from services import photos
+from services import photo_store, photos
 from services.errors import InputError
 from services.timezone import local_to_utc
 
@@ -32,7 +30,7 @@ def extension(mime_type):
 
 
 def scan_folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "letters"
+    return photo_store.upload_folder() / "letters"
 
 
 def scan_path(letter):

@@ -4,15 +4,13 @@ documents."""
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from db.accounts import Station
 from db.base import utcnow
 from db.stations_directory import Agreement
-from services import divisions
+from services import divisions, photo_store
 from services.attachments import ALLOWED_TYPES
 from services.timezone import utc_to_local
 
@@ -105,7 +103,7 @@ def _accent_province_codes(dialect):
 
 
 def folder():
-    return Path(current_app.config["UPLOAD_FOLDER"]) / "agreements"
+    return photo_store.upload_folder() / "agreements"
 
 
 def document_path(agreement):

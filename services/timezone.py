@@ -1,6 +1,6 @@
 """Conversions between the station's local time (Asia/Shanghai) and stored UTC."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -27,4 +27,6 @@ def utc_to_local(value):
 
 def local_today():
     """Return today's date at the station, not the server's UTC date."""
-    return utc_to_local(datetime.now(UTC).replace(tzinfo=None)).date()
+    from db.base import utcnow
+
+    return utc_to_local(utcnow()).date()

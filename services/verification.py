@@ -109,10 +109,6 @@ def overdue(user, today):
     )
 
 
-def local_today():
-    return utc_to_local(utcnow()).date()
-
-
 # Drafting
 
 

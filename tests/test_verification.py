@@ -14,7 +14,7 @@ from db.settings import Setting
 from db.tasks import Task
 from db.verification import VerificationEvent, VerificationRequest
 from services import cases, photo_store, rules, timeline, verification
-from services.timezone import utc_to_local
+from services.timezone import local_today, utc_to_local
 from services.workdays import add_workdays
 from tests.conftest import PASSWORD
 
@@ -395,7 +395,7 @@ def test_due_date_skips_holidays(app, db):
 def test_overdue_list_and_reminder_task(people, case):
     staff, other = people["staff"], people["other_staff"]
     request = verification.send(draft(case, other.station, staff), staff)
-    today = verification.local_today()
+    today = local_today()
     assert list(verification.overdue(staff, today)) == []
     R.update(due_date=today - timedelta(days=2)).where(R.id == request.id).execute()
     assert [r.id for r in verification.overdue(staff, today)] == [request.id]
@@ -503,7 +503,7 @@ def test_same_name_reconfirmed_without_reason(people, case):
 def test_reminder_closed_with_answerer(people, case):
     staff, other = people["staff"], people["other_staff"]
     request = verification.send(draft(case, other.station, staff), staff)
-    today = verification.local_today()
+    today = local_today()
     R.update(due_date=today - timedelta(days=2)).where(R.id == request.id).execute()
     rules.escalate_overdue(utcnow())
     verification.answer(R.get_by_id(request.id), CONFIRMED, other)

@@ -10,7 +10,7 @@ from db.accounts import Station, User
 from db.base import database
 from db.cases import Case
 from db.verification import VerificationRequest
-from services import verification
+from services.timezone import local_today
 from tests.conftest import PASSWORD
 from tests.test_verification import make_case
 
@@ -159,7 +159,7 @@ def test_overdue_listed_and_highlighted(app, login_as, case_id, stations):
     staff = login_as("staff")
     request_id = request_id_from(send_request(staff, case_id, stations["haizhu"].id))
     with app.app_context():
-        R.update(due_date=verification.local_today().replace(year=2020)).where(
+        R.update(due_date=local_today().replace(year=2020)).where(
             R.id == request_id
         ).execute()
         database.close()
