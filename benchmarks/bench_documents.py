@@ -159,7 +159,6 @@ def reference_html(case):
         verify_url="http://127.0.0.1:5000/documents/verify/reference",
         qr=pdf.qr_data_uri("http://127.0.0.1:5000/documents/verify/reference"),
         issued_at=utc_to_local(utcnow()),
-        issued_by=case.created_by,
     )
     families = documents.font_families()
     fonts = {

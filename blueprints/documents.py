@@ -497,6 +497,7 @@ def settings():
         Station.select().where(Station.kind != Station.OTHER).order_by(Station.id)
     )
     families = documents.font_families()
+    prefixes = {s.id: documents.prefixes(s) for s in stations}
     errors = {}
     if request.method == "POST":
         families, prefixes, errors = _read_settings(stations)
@@ -514,9 +515,7 @@ def settings():
         families=families,
         installed=sorted(pdf.installed_families()),
         stations=stations,
-        prefixes={s.id: documents.prefixes(s) for s in stations}
-        if request.method == "GET" or not errors
-        else _posted_prefixes(stations),
+        prefixes=prefixes,
         kinds=KINDS,
         errors=errors,
     )

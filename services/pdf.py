@@ -190,9 +190,14 @@ def _subset_font(path, index, codepoints):
     return uharfbuzz.subset(_hb_face(path, index), options).blob.data
 
 
-def _font_face(fonts, family, weight, path, index, codepoints):
-    url = f"{FONT_SCHEME}:{len(fonts)}"
-    fonts[url] = _subset_font(path, index, codepoints)
+def _font_face(fonts, urls, family, weight, path, index, codepoints):
+    # Roles that name the same font (body and Kaiti by default) share the
+    # subset made first for its file, face and weight.
+    key = (path, index, weight)
+    if key not in urls:
+        urls[key] = f"{FONT_SCHEME}:{len(fonts)}"
+        fonts[urls[key]] = _subset_font(path, index, codepoints)
+    url = urls[key]
     return (
         f'@font-face {{ font-family: "{family}"; font-weight: {weight}; '
         f'src: url("{url}"); }}'
@@ -209,6 +214,7 @@ def font_face_css(families, text, fonts):
     # Counters (page numbers) and list markers are not in the HTML text.
     wanted = {ord(char) for char in text} | set(range(0x20, 0x7F))
     rules = []
+    urls = {}
     missing = set()
     for role in FONT_ROLES:
         for weight, bold in ((400, False), (700, True)):
@@ -217,8 +223,8 @@ def font_face_css(families, text, fonts):
                 continue
             covered = wanted & _coverage(*found)
             missing |= wanted - covered
-            face = _font_face(fonts, _subset_family(role), weight, *found, covered)
-            rules.append(face)
+            family = _subset_family(role)
+            rules.append(_font_face(fonts, urls, family, weight, *found, covered))
     for number, family in enumerate(FALLBACK_FAMILIES):
         found = _font_file(family, False) if missing else None
         if found is None:
@@ -226,7 +232,7 @@ def font_face_css(families, text, fonts):
         covered = missing & _coverage(*found)
         if covered:
             family = _fallback_family(number)
-            rules.append(_font_face(fonts, family, 400, *found, covered))
+            rules.append(_font_face(fonts, urls, family, 400, *found, covered))
             missing -= covered
     return "\n".join(rules)
 
