@@ -4,14 +4,14 @@
     .venv/bin/python benchmarks/bench_documents.py --batch 20 --repeat 5
 
 Ours: a one-page 协查函 (assist letter) made by services.documents.issue,
-which numbers, renders, archives and hashes it, timed as the median of
---repeat runs after one warm-up; then a batch of --batch letters, one per
-case, run by the batch task in immediate mode from the batch's creation to
-its ZIP. The references render the same HTML from the same template with
-WeasyPrint 70 called with its defaults and the fonts named plainly
-(no per-document font subsets): once with its own subsetting, and once with
-full_fonts=True, which embeds the whole CJK font. Prints one line per
-figure in the form
+which numbers, renders, archives and hashes it. It is timed as the median
+of --repeat runs after one warm-up. Then a batch of --batch letters, one per
+case, runs as the batch task in immediate mode, timed from the batch's
+creation to its ZIP. The references render the same HTML from the same
+template with WeasyPrint 70's defaults and the fonts named plainly, without
+per-document font subsets. They run once with WeasyPrint's own subsetting
+and once with full_fonts=True, which embeds the whole CJK font. The script
+prints one line per figure in the form
 "bench: NAME VALUE UNIT reference: REFNAME VALUE UNIT".
 """
 

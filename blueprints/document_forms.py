@@ -67,8 +67,8 @@ def _chosen(message):
 
 
 def date_field(label, message, **kwargs):
-    """A date field whose error says "invalid" for a date that cannot be
-    read and `message` for an empty one."""
+    """Return a required date field: an unreadable date gets the "invalid"
+    message and an empty one gets `message`."""
     return DateField(label, validators=[_date_given(message)], **kwargs)
 
 

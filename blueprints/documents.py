@@ -199,7 +199,7 @@ def new(kind):
     )
 
 
-# What a verification request asks, as the letter's items.
+# Verification request items, mapped to the assist letter's items.
 REQUEST_ASKS = {
     "confirm_identity": "confirm_identity",
     "find_family": "find_family",

@@ -1,5 +1,4 @@
-"""What each kind of document shows: its template, its title, and the
-context its template needs beyond the form values.
+"""The template, title and extra template context of each kind of document.
 
 Form values reach `build` as stored JSON, so dates arrive as ISO strings.
 """

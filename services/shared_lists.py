@@ -2,10 +2,9 @@
 cities share with each other.
 
 Cooperation is an in-force neighbouring-city agreement (邻市合作协议) in the
-directory. The directory row of the other city's station carries the
-agreement, so the city's own stations (city and districts) share with every
-such station, and such a station, when it uses this deployment, sees the
-lists of the city's own stations.
+directory, recorded on the other city's station. The city's own stations
+(city and districts) share their lists with every such station. When that
+station uses this deployment, its staff read the city's lists here.
 """
 
 import io
@@ -44,7 +43,7 @@ def lists_for(user, today):
     """Return {station: [cases]} of the lists `user` may read, their own first.
 
     Staff of the city read their own stations' lists and those of partner
-    stations that use this deployment; staff of a partner station read
+    stations that use this deployment. Staff of a partner station read
     their own list and the city's.
     """
     from access import visible_station_ids

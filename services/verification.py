@@ -283,7 +283,8 @@ def _move(request, target, user, side, action, note="", **fields):
 
 
 def due_date_for(sent_at):
-    """The last local day to answer: the answer period in working days."""
+    """Return the due date: the local day the answer period (in working
+    days) ends."""
     workdays = Setting.get_value("verification_answer_workdays")
     return add_workdays(utc_to_local(sent_at).date(), workdays)
 

@@ -754,9 +754,11 @@ def test_batch_of_search_notices(app, case, stations, users, staff_client):
             created_by=users["staff"],
         )
         database.close()
+
     page = staff_client.get("/documents/batches/new").get_data(as_text=True)
     assert case.case_number in page
     assert "海珠" not in page
+
     response = staff_client.post(
         "/documents/batches/new",
         data={
@@ -768,9 +770,12 @@ def test_batch_of_search_notices(app, case, stations, users, staff_client):
     assert response.status_code == 303
     batch = DocumentBatch.get()
     assert batch.status == DocumentBatch.DONE
-    assert (batch.done, batch.failed) == (2, 0)
+    assert batch.done == 2
+    assert batch.failed == 0
+
     progress = staff_client.get(f"/documents/batches/{batch.id}")
     assert "2 / 2" in progress.get_data(as_text=True)
+
     archive = zipfile.ZipFile(
         io.BytesIO(staff_client.get(f"/documents/batches/{batch.id}/file").data)
     )
@@ -779,6 +784,7 @@ def test_batch_of_search_notices(app, case, stations, users, staff_client):
     merged = next(name for name in names if "打印" in name)
     assert len(PdfReader(io.BytesIO(archive.read(merged))).pages) == 2
     assert Document.select().where(Document.batch == batch).count() == 2
+
     # Cases with a notice are no longer offered.
     again = staff_client.get("/documents/batches/new").get_data(as_text=True)
     assert case.case_number not in again
